@@ -1,0 +1,60 @@
+"""Crash-safe file writes: temp file in the same directory, fsync, rename, fsync the directory.
+
+A reader sees either the old content or the new, never a torn file, even if the process is killed
+mid-write. Used for the checkpoint, CDI specs and the fake backend's state.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import pathlib
+import tempfile
+from collections.abc import Iterator
+
+
+def write_bytes(path: pathlib.Path, data: bytes, *, mode: int = 0o644) -> None:
+    """Replace `path` with `data` atomically and durably."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as file:
+            file.write(data)
+            file.flush()
+            os.fchmod(file.fileno(), mode)
+            os.fsync(file.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+    _fsync_dir(path.parent)
+
+
+def remove(path: pathlib.Path) -> bool:
+    """Remove `path` durably; False if it was already gone."""
+    try:
+        path.unlink()
+    except FileNotFoundError:
+        return False
+    _fsync_dir(path.parent)
+    return True
+
+
+@contextlib.contextmanager
+def locked(lock_path: pathlib.Path) -> Iterator[None]:
+    """Hold an exclusive `flock` on `lock_path` (created if missing) for the block."""
+    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # closing the last descriptor releases the lock
+
+
+def _fsync_dir(directory: pathlib.Path) -> None:
+    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

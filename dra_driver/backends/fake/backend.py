@@ -1,0 +1,166 @@
+"""`FakeBackend`: GPUs that exist only in a JSON file, behaving like NVML does.
+
+It refuses what NVML refuses: a MIG instance on a GPU whose MIG mode is off, at a placement the
+profile does not allow, overlapping an existing instance, or past the profile's instance limit; a
+MIG mode change while instances exist. So the driver's error paths run on CPU too.
+"""
+
+from __future__ import annotations
+
+import pathlib
+from collections.abc import Sequence
+
+import structlog
+
+from dra_driver import gpus
+from dra_driver.backends import errors
+from dra_driver.backends.fake import specs, state
+
+log = structlog.get_logger(__name__)
+
+
+class FakeBackend:
+    """A `GpuBackend` over fake GPUs (see `specs` for the spec grammar)."""
+
+    def __init__(self, devices: Sequence[gpus.GpuInfo], *, state_dir: pathlib.Path | None) -> None:
+        self._gpus = tuple(devices)
+        self._by_uuid = {gpu.uuid: gpu for gpu in self._gpus}
+        self._store = state.Store(state_dir, [gpu.uuid for gpu in self._gpus])
+
+    @classmethod
+    def from_spec(
+        cls, spec: str, *, node_name: str, state_dir: pathlib.Path | None = None
+    ) -> FakeBackend:
+        return cls(specs.layout(specs.parse(spec), node_name=node_name), state_dir=state_dir)
+
+    def gpus(self) -> Sequence[gpus.GpuInfo]:
+        return self._gpus
+
+    def status(self, gpu_uuid: str) -> gpus.GpuStatus:
+        gpu = self._gpu(gpu_uuid)
+        with self._store.transaction() as current:
+            gpu_state = current["gpus"][gpu_uuid]
+        return gpus.GpuStatus(
+            uuid=gpu_uuid,
+            mig_enabled=gpu_state["migEnabled"],
+            mig_instances=tuple(_instance(gpu, item) for item in gpu_state["instances"]),
+            compute_mode=gpus.ComputeMode[gpu_state["computeMode"]],
+            timeslice=gpus.TimesliceInterval[gpu_state["timeslice"]],
+        )
+
+    def set_mig_mode(self, gpu_uuid: str, *, enabled: bool) -> None:
+        gpu = self._gpu(gpu_uuid)
+        if enabled and not gpu.mig_capable:
+            raise errors.MigModeError(f"GPU {gpu_uuid} ({gpu.product_name}) does not support MIG")
+        with self._store.transaction() as current:
+            gpu_state = current["gpus"][gpu_uuid]
+            if gpu_state["migEnabled"] == enabled:
+                return
+            if gpu_state["instances"]:
+                raise errors.MigModeError(
+                    f"cannot turn MIG {'on' if enabled else 'off'} on GPU {gpu_uuid}: "
+                    f"{len(gpu_state['instances'])} MIG instances exist (GPU busy)"
+                )
+            gpu_state["migEnabled"] = enabled
+        log.info("fake.mig_mode.set", gpu=gpu_uuid, enabled=enabled)
+
+    def create_mig_instance(
+        self, gpu_uuid: str, *, profile_id: int, placement: gpus.Placement
+    ) -> gpus.MigInstance:
+        gpu = self._gpu(gpu_uuid)
+        try:
+            profile = gpu.mig_profile(profile_id)
+        except KeyError as exc:
+            raise errors.MigError(str(exc.args[0])) from exc
+        if placement not in profile.placements:
+            raise errors.MigError(
+                f"profile {profile.name} cannot be placed at {placement.start}:{placement.size} "
+                f"on GPU {gpu_uuid}; valid placements: "
+                + ", ".join(f"{p.start}:{p.size}" for p in profile.placements)
+            )
+        with self._store.transaction() as current:
+            gpu_state = current["gpus"][gpu_uuid]
+            if not gpu_state["migEnabled"]:
+                raise errors.MigModeError(f"MIG mode is off on GPU {gpu_uuid}")
+            existing = [_instance(gpu, item) for item in gpu_state["instances"]]
+            _check_room(gpu_uuid, profile, placement, existing)
+            serial = current["nextSerial"]
+            current["nextSerial"] = serial + 1
+            taken = {item.gpu_instance_id for item in existing}
+            item: state.InstanceState = {
+                "profileId": profile_id,
+                "start": placement.start,
+                "size": placement.size,
+                "uuid": specs.mig_uuid(gpu_uuid, serial),
+                "gpuInstanceId": min(set(range(1, len(taken) + 2)) - taken),
+                "computeInstanceId": 0,
+            }
+            gpu_state["instances"].append(item)
+        created = _instance(gpu, item)
+        log.info("fake.mig.created", gpu=gpu_uuid, profile=profile.name, uuid=created.uuid)
+        return created
+
+    def destroy_mig_instance(self, gpu_uuid: str, *, gpu_instance_id: int) -> None:
+        self._gpu(gpu_uuid)
+        with self._store.transaction() as current:
+            instances = current["gpus"][gpu_uuid]["instances"]
+            kept = [item for item in instances if item["gpuInstanceId"] != gpu_instance_id]
+            if len(kept) == len(instances):
+                raise errors.InstanceNotFoundError(
+                    f"GPU {gpu_uuid} has no GPU instance {gpu_instance_id}"
+                )
+            current["gpus"][gpu_uuid]["instances"] = kept
+        log.info("fake.mig.destroyed", gpu=gpu_uuid, gpu_instance_id=gpu_instance_id)
+
+    def set_compute_mode(self, gpu_uuid: str, mode: gpus.ComputeMode) -> None:
+        self._gpu(gpu_uuid)
+        with self._store.transaction() as current:
+            current["gpus"][gpu_uuid]["computeMode"] = mode.name
+
+    def set_timeslice(self, gpu_uuid: str, interval: gpus.TimesliceInterval) -> None:
+        self._gpu(gpu_uuid)
+        with self._store.transaction() as current:
+            current["gpus"][gpu_uuid]["timeslice"] = interval.name
+
+    def close(self) -> None:
+        pass
+
+    def _gpu(self, gpu_uuid: str) -> gpus.GpuInfo:
+        try:
+            return self._by_uuid[gpu_uuid]
+        except KeyError:
+            raise errors.UnknownGpuError(f"no GPU with UUID {gpu_uuid} on this node") from None
+
+
+def _check_room(
+    gpu_uuid: str,
+    profile: gpus.MigProfile,
+    placement: gpus.Placement,
+    existing: list[gpus.MigInstance],
+) -> None:
+    clash = [item for item in existing if item.placement.overlaps(placement)]
+    if clash:
+        raise errors.PlacementOccupiedError(
+            f"placement {placement.start}:{placement.size} of {profile.name} on GPU {gpu_uuid} "
+            f"overlaps MIG instance {clash[0].uuid} ({clash[0].profile_name} at "
+            f"{clash[0].placement.start}:{clash[0].placement.size})"
+        )
+    same_profile = sum(1 for item in existing if item.profile_id == profile.profile_id)
+    if same_profile >= profile.max_instances:
+        raise errors.PlacementOccupiedError(
+            f"GPU {gpu_uuid} already has {same_profile} instances of {profile.name} "
+            f"(at most {profile.max_instances})"
+        )
+
+
+def _instance(gpu: gpus.GpuInfo, item: state.InstanceState) -> gpus.MigInstance:
+    profile = gpu.mig_profile(item["profileId"])
+    return gpus.MigInstance(
+        parent_uuid=gpu.uuid,
+        profile_id=profile.profile_id,
+        profile_name=profile.name,
+        placement=gpus.Placement(item["start"], item["size"]),
+        uuid=item["uuid"],
+        gpu_instance_id=item["gpuInstanceId"],
+        compute_instance_id=item["computeInstanceId"],
+    )

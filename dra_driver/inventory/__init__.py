@@ -1,0 +1,71 @@
+"""The node's inventory: its GPUs, their MIG state, and which MIG instances are whose.
+
+Built once from a `GpuBackend` at start-up (and again on a rescan). MIG instances come in two
+kinds: those the driver created for claims (``owned``: the checkpoint knows their UUIDs) are just
+the current state of a dynamic MIG device; every other instance was made by an admin and is
+published as a static MIG device that the driver never touches. Run ``python -m
+dra_driver.inventory --gpus fake:8xA100-40GB`` to see what a node would publish.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Collection
+
+from dra_driver import gpus
+from dra_driver.backends import GpuBackend
+
+__all__ = ["GpuInventory", "Inventory", "discover"]
+
+
+@dataclasses.dataclass(frozen=True)
+class GpuInventory:
+    """One GPU and the MIG instances on it."""
+
+    info: gpus.GpuInfo
+    mig_enabled: bool
+    admin_instances: tuple[gpus.MigInstance, ...] = ()
+    """MIG instances the driver did not create: published as static devices, never touched."""
+    owned_instances: tuple[gpus.MigInstance, ...] = ()
+    """MIG instances the driver created for claims."""
+
+    @property
+    def partitioned_by_admin(self) -> bool:
+        """An admin has carved this GPU: it cannot be offered whole or shared."""
+        return bool(self.admin_instances)
+
+    def free_placements(self) -> list[tuple[gpus.MigProfile, gpus.Placement]]:
+        """Profile × placement pairs that do not overlap an admin's instance."""
+        taken = [instance.placement for instance in self.admin_instances]
+        return [
+            (profile, placement)
+            for profile in self.info.mig_profiles
+            for placement in profile.placements
+            if not gpus.overlapping(placement, taken)
+        ]
+
+
+@dataclasses.dataclass(frozen=True)
+class Inventory:
+    node_name: str
+    gpus: tuple[GpuInventory, ...]
+
+
+def discover(
+    backend: GpuBackend, *, node_name: str, owned_mig_uuids: Collection[str] = ()
+) -> Inventory:
+    """Read every GPU and its MIG state from `backend`."""
+    entries = []
+    for info in backend.gpus():
+        status = backend.status(info.uuid)
+        owned = tuple(i for i in status.mig_instances if i.uuid in owned_mig_uuids)
+        admin = tuple(i for i in status.mig_instances if i.uuid not in owned_mig_uuids)
+        entries.append(
+            GpuInventory(
+                info=info,
+                mig_enabled=status.mig_enabled,
+                admin_instances=admin,
+                owned_instances=owned,
+            )
+        )
+    return Inventory(node_name=node_name, gpus=tuple(entries))
