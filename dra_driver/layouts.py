@@ -12,12 +12,12 @@ import collections
 import functools
 from collections.abc import Iterable, Iterator
 
-from dra_driver import gpus
+from dra_driver import hardware
 
-Slot = tuple[gpus.MigProfile, gpus.Placement]
+Slot = tuple[hardware.MigProfile, hardware.Placement]
 
 
-def candidates(profiles: Iterable[gpus.MigProfile]) -> list[Slot]:
+def candidates(profiles: Iterable[hardware.MigProfile]) -> list[Slot]:
     """Every (profile, placement) pair of a GPU."""
     return [(profile, placement) for profile in profiles for placement in profile.placements]
 
@@ -36,7 +36,7 @@ def is_valid(layout: Iterable[Slot]) -> bool:
     return True
 
 
-def maximal_layouts(profiles: tuple[gpus.MigProfile, ...]) -> Iterator[tuple[Slot, ...]]:
+def maximal_layouts(profiles: tuple[hardware.MigProfile, ...]) -> Iterator[tuple[Slot, ...]]:
     """Every valid layout to which no further slot can be added.
 
     Any valid layout is a subset of one of these, so sums over layouts peak here.
@@ -57,7 +57,7 @@ def _extend(chosen: tuple[Slot, ...], slots: list[Slot], start: int) -> Iterator
 
 
 @functools.cache
-def peak_sums(profiles: tuple[gpus.MigProfile, ...]) -> dict[str, int]:
+def peak_sums(profiles: tuple[hardware.MigProfile, ...]) -> dict[str, int]:
     """The most of each resource that any valid layout uses at once."""
     peaks: dict[str, int] = collections.defaultdict(int)
     for layout in maximal_layouts(profiles):

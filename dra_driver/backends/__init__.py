@@ -12,7 +12,7 @@ import pathlib
 from collections.abc import Sequence
 from typing import Protocol
 
-from dra_driver import gpus
+from dra_driver import hardware
 from dra_driver.backends import errors
 
 __all__ = ["GpuBackend", "errors", "open_backend"]
@@ -21,11 +21,11 @@ __all__ = ["GpuBackend", "errors", "open_backend"]
 class GpuBackend(Protocol):
     """Discovery and the few state changes the driver makes on GPUs."""
 
-    def gpus(self) -> Sequence[gpus.GpuInfo]:
+    def gpus(self) -> Sequence[hardware.GpuInfo]:
         """Every GPU of the node, ordered by index. Static for the life of the backend."""
         ...
 
-    def status(self, gpu_uuid: str) -> gpus.GpuStatus:
+    def status(self, gpu_uuid: str) -> hardware.GpuStatus:
         """MIG mode, MIG instances, compute mode and time-slice of one GPU, read now."""
         ...
 
@@ -34,8 +34,8 @@ class GpuBackend(Protocol):
         ...
 
     def create_mig_instance(
-        self, gpu_uuid: str, *, profile_id: int, placement: gpus.Placement
-    ) -> gpus.MigInstance:
+        self, gpu_uuid: str, *, profile_id: int, placement: hardware.Placement
+    ) -> hardware.MigInstance:
         """Create a GPU instance at exactly `placement` and one compute instance spanning it."""
         ...
 
@@ -43,28 +43,27 @@ class GpuBackend(Protocol):
         """Destroy a GPU instance and its compute instances."""
         ...
 
-    def set_compute_mode(self, gpu_uuid: str, mode: gpus.ComputeMode) -> None: ...
+    def set_compute_mode(self, gpu_uuid: str, mode: hardware.ComputeMode) -> None: ...
 
-    def set_timeslice(self, gpu_uuid: str, interval: gpus.TimesliceInterval) -> None: ...
+    def set_timeslice(self, gpu_uuid: str, interval: hardware.TimesliceInterval) -> None: ...
 
     def close(self) -> None:
         """Release the backend (NVML shutdown); idempotent."""
         ...
 
 
-def open_backend(
-    spec: str, *, node_name: str, state_dir: pathlib.Path | None = None
-) -> GpuBackend:
+def open_backend(spec: str, *, node_name: str, state_dir: pathlib.Path | None = None) -> GpuBackend:
     """Open the backend named by a ``--gpus`` value: ``nvml`` or ``fake:<spec>``.
 
     `state_dir` is where the fake backend keeps its JSON state (``None``: in memory only).
     """
     if spec == "nvml":
-        from dra_driver.backends.nvml import backend as nvml_backend
+        # Lazy: only real-GPU nodes need pynvml.
+        from dra_driver.backends.nvml import backend as nvml_backend  # noqa: PLC0415
 
         return nvml_backend.NvmlBackend()
     if spec.startswith("fake:"):
-        from dra_driver.backends.fake import backend as fake_backend
+        from dra_driver.backends.fake import backend as fake_backend  # noqa: PLC0415
 
         return fake_backend.FakeBackend.from_spec(
             spec.removeprefix("fake:"), node_name=node_name, state_dir=state_dir

@@ -9,10 +9,11 @@ dra_driver.inventory --gpus fake:8xA100-40GB`` to see what a node would publish.
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 from collections.abc import Collection
 
-from dra_driver import gpus
+from dra_driver import hardware
 from dra_driver.backends import GpuBackend
 
 __all__ = ["GpuInventory", "Inventory", "discover"]
@@ -22,11 +23,11 @@ __all__ = ["GpuInventory", "Inventory", "discover"]
 class GpuInventory:
     """One GPU and the MIG instances on it."""
 
-    info: gpus.GpuInfo
+    info: hardware.GpuInfo
     mig_enabled: bool
-    admin_instances: tuple[gpus.MigInstance, ...] = ()
+    admin_instances: tuple[hardware.MigInstance, ...] = ()
     """MIG instances the driver did not create: published as static devices, never touched."""
-    owned_instances: tuple[gpus.MigInstance, ...] = ()
+    owned_instances: tuple[hardware.MigInstance, ...] = ()
     """MIG instances the driver created for claims."""
 
     @property
@@ -34,14 +35,20 @@ class GpuInventory:
         """An admin has carved this GPU: it cannot be offered whole or shared."""
         return bool(self.admin_instances)
 
-    def free_placements(self) -> list[tuple[gpus.MigProfile, gpus.Placement]]:
-        """Profile × placement pairs that do not overlap an admin's instance."""
+    def free_placements(self) -> list[tuple[hardware.MigProfile, hardware.Placement]]:
+        """Profile × placement pairs that can still be created beside the admin's instances.
+
+        A placement must not overlap an admin's instance, and its profile must be below its
+        instance cap counting the admin's instances (a second ``+me`` is never possible).
+        """
         taken = [instance.placement for instance in self.admin_instances]
+        counts = collections.Counter(instance.profile_id for instance in self.admin_instances)
         return [
             (profile, placement)
             for profile in self.info.mig_profiles
+            if counts[profile.profile_id] < profile.max_instances
             for placement in profile.placements
-            if not gpus.overlapping(placement, taken)
+            if not hardware.overlapping(placement, taken)
         ]
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 
-from dra_driver import gpus
+from dra_driver import hardware
 from dra_driver.slices import wire
 
 STANDARD_DOMAIN = "resource.kubernetes.io"
@@ -28,7 +28,7 @@ def semver(text: str) -> str:
     if not _NUMBERS.match(text):
         raise ValueError(f"not a dotted version number: {text!r}")
     parts = [str(int(part)) for part in text.split(".")]
-    core = ".".join((parts + ["0", "0"])[:3])
+    core = ".".join([*parts, "0", "0"][:3])
     return f"{core}+{'.'.join(parts[3:])}" if len(parts) > 3 else core
 
 
@@ -48,7 +48,7 @@ def version(value: str) -> wire.DeviceAttribute:
     return {"version": semver(value)}
 
 
-def identity(gpu: gpus.GpuInfo) -> dict[str, wire.DeviceAttribute]:
+def identity(gpu: hardware.GpuInfo) -> dict[str, wire.DeviceAttribute]:
     """What every device carved from `gpu` says about the GPU it lives on."""
     attributes = {
         "productName": string(gpu.product_name),

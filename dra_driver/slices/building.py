@@ -20,7 +20,7 @@ from __future__ import annotations
 import dataclasses
 
 from api import devicetypes, quantities
-from dra_driver import gpus, inventory
+from dra_driver import hardware, inventory
 from dra_driver.slices import attributes, counters, naming, settings, wire
 
 CORES = 100
@@ -56,13 +56,15 @@ def _full_mode(entry: inventory.GpuInventory, config: settings.PublishSettings) 
         for profile, placement in entry.free_placements()
         if config.dynamic_mig or (profile.profile_id, placement) in owned
     ]
-    mig: list[tuple[gpus.MigProfile, gpus.Placement, wire.Device]] = [
+    mig: list[tuple[hardware.MigProfile, hardware.Placement, wire.Device]] = [
         (profile, placement, _mig(gpu, profile, placement, uuid=None))
         for profile, placement in slots
     ]
     for instance in entry.admin_instances:
         profile = gpu.mig_profile(instance.profile_id)
-        mig.append((profile, instance.placement, _mig(gpu, profile, instance.placement, instance.uuid)))
+        mig.append(
+            (profile, instance.placement, _mig(gpu, profile, instance.placement, instance.uuid))
+        )
     mig.sort(key=lambda item: _preference(*item[:2]))
     devices += [
         _with_cost(device, gpu, counters.mig_cost(gpu, profile, placement))
@@ -75,7 +77,7 @@ def _full_mode(entry: inventory.GpuInventory, config: settings.PublishSettings) 
     return GpuDevices(index=gpu.index, counter_set=counter_set, devices=devices)
 
 
-def _preference(profile: gpus.MigProfile, placement: gpus.Placement) -> tuple[int, ...]:
+def _preference(profile: hardware.MigProfile, placement: hardware.Placement) -> tuple[int, ...]:
     """Smallest first (a capacity selector gets the best fit), then higher starts first."""
     extras = profile.decoders + profile.jpeg_engines + profile.ofa_engines
     return (placement.size, profile.compute_slices, extras, -placement.start)
@@ -88,9 +90,7 @@ def _compat_mode(entry: inventory.GpuInventory, config: settings.PublishSettings
         instances = sorted(
             (*entry.admin_instances, *entry.owned_instances), key=lambda i: i.placement
         )
-        devices = [
-            _mig(gpu, gpu.mig_profile(i.profile_id), i.placement, i.uuid) for i in instances
-        ]
+        devices = [_mig(gpu, gpu.mig_profile(i.profile_id), i.placement, i.uuid) for i in instances]
     elif config.shared.compat_shares > 0:
         count = config.shared.compat_shares
         devices = [_fixed_share(gpu, k, count, config.shared) for k in range(count)]
@@ -99,7 +99,7 @@ def _compat_mode(entry: inventory.GpuInventory, config: settings.PublishSettings
     return GpuDevices(index=gpu.index, counter_set=None, devices=devices)
 
 
-def _whole_gpu(gpu: gpus.GpuInfo) -> wire.Device:
+def _whole_gpu(gpu: hardware.GpuInfo) -> wire.Device:
     return {
         "name": naming.gpu(gpu.index),
         "attributes": {
@@ -117,7 +117,10 @@ def _whole_gpu(gpu: gpus.GpuInfo) -> wire.Device:
 
 
 def _mig(
-    gpu: gpus.GpuInfo, profile: gpus.MigProfile, placement: gpus.Placement, uuid: str | None
+    gpu: hardware.GpuInfo,
+    profile: hardware.MigProfile,
+    placement: hardware.Placement,
+    uuid: str | None,
 ) -> wire.Device:
     device_attributes = {
         "type": attributes.string(devicetypes.DeviceType.MIG.value),
@@ -147,7 +150,7 @@ def _mig(
     return {"name": name, "attributes": device_attributes, "capacity": capacity}
 
 
-def _shared(gpu: gpus.GpuInfo, shared: settings.SharedSettings) -> wire.Device:
+def _shared(gpu: hardware.GpuInfo, shared: settings.SharedSettings) -> wire.Device:
     # Every capacity of a multi-allocatable device is charged on every share (its default, or
     # the full value without a policy), so the shared device has exactly these two, both with
     # policies, and the memory default is never zero.
@@ -182,9 +185,9 @@ def _shared(gpu: gpus.GpuInfo, shared: settings.SharedSettings) -> wire.Device:
 
 
 def _fixed_share(
-    gpu: gpus.GpuInfo, k: int, count: int, shared: settings.SharedSettings
+    gpu: hardware.GpuInfo, k: int, count: int, shared: settings.SharedSettings
 ) -> wire.Device:
-    memory = gpu.memory_bytes // count // gpus.MIB * gpus.MIB
+    memory = gpu.memory_bytes // count // hardware.MIB * hardware.MIB
     return {
         "name": naming.share(gpu.index, k),
         "attributes": {
@@ -203,7 +206,7 @@ def _fixed_share(
     }
 
 
-def _with_cost(device: wire.Device, gpu: gpus.GpuInfo, cost: counters.Amounts) -> wire.Device:
+def _with_cost(device: wire.Device, gpu: hardware.GpuInfo, cost: counters.Amounts) -> wire.Device:
     device["consumesCounters"] = [
         {"counterSet": naming.counter_set(gpu.index), "counters": _amounts(cost)}
     ]

@@ -16,18 +16,18 @@ uses (`layouts.peak_sums`), so the counters never forbid a layout the hardware a
 
 from __future__ import annotations
 
-from dra_driver import gpus, layouts
+from dra_driver import hardware, layouts
 from dra_driver.slices import naming
 
 Amounts = dict[str, int]
 
 
-def capped_profiles(gpu: gpus.GpuInfo) -> list[gpus.MigProfile]:
+def capped_profiles(gpu: hardware.GpuInfo) -> list[hardware.MigProfile]:
     """Profiles whose instance cap is lower than what their placements alone would allow."""
     return [p for p in gpu.mig_profiles if p.max_instances < _max_disjoint(p.placements)]
 
 
-def totals(gpu: gpus.GpuInfo) -> Amounts:
+def totals(gpu: hardware.GpuInfo) -> Amounts:
     """What the GPU's counter set holds."""
     peaks = layouts.peak_sums(gpu.mig_profiles) if gpu.mig_capable else {}
     amounts = {
@@ -35,13 +35,13 @@ def totals(gpu: gpus.GpuInfo) -> Amounts:
         "multiprocessors": max(gpu.multiprocessors, peaks.get("multiprocessors", 0)),
     }
     if gpu.mig_capable:
-        amounts.update({naming.memory_slice_counter(k): 1 for k in range(gpus.MEMORY_SLICES)})
+        amounts.update({naming.memory_slice_counter(k): 1 for k in range(hardware.MEMORY_SLICES)})
         for profile in capped_profiles(gpu):
             amounts[naming.instances_counter(profile.name)] = profile.max_instances
     return amounts
 
 
-def whole_gpu_cost(gpu: gpus.GpuInfo) -> Amounts:
+def whole_gpu_cost(gpu: hardware.GpuInfo) -> Amounts:
     """The cost of the full GPU and of the shared device: everything, except instance caps."""
     return {
         name: amount
@@ -50,7 +50,9 @@ def whole_gpu_cost(gpu: gpus.GpuInfo) -> Amounts:
     }
 
 
-def mig_cost(gpu: gpus.GpuInfo, profile: gpus.MigProfile, placement: gpus.Placement) -> Amounts:
+def mig_cost(
+    gpu: hardware.GpuInfo, profile: hardware.MigProfile, placement: hardware.Placement
+) -> Amounts:
     cost = {"memory": profile.memory_bytes, "multiprocessors": profile.multiprocessors}
     cost.update({naming.memory_slice_counter(k): 1 for k in placement.memory_slices})
     if profile in capped_profiles(gpu):
@@ -58,7 +60,7 @@ def mig_cost(gpu: gpus.GpuInfo, profile: gpus.MigProfile, placement: gpus.Placem
     return cost
 
 
-def _max_disjoint(placements: tuple[gpus.Placement, ...]) -> int:
+def _max_disjoint(placements: tuple[hardware.Placement, ...]) -> int:
     """How many of `placements` fit side by side (greedy by end is optimal for intervals)."""
     count, end = 0, -1
     for placement in sorted(placements, key=lambda p: p.start + p.size):

@@ -62,7 +62,8 @@ def _pool(specs: list[wire.SliceSpec]) -> Iterator[str]:
             if counter_set["name"] in sets:
                 yield f"{where}.sharedCounters[{j}].name: duplicate counter set in the pool"
             sets[counter_set["name"]] = {
-                name: _quantity(counter["value"]) for name, counter in counter_set["counters"].items()
+                name: _quantity(counter["value"]) or Fraction(0)
+                for name, counter in counter_set["counters"].items()
             }
         for j, device in enumerate(spec.get("devices", [])):
             if device["name"] in devices:
@@ -109,9 +110,11 @@ def _counter_set(counter_set: wire.CounterSet, where: str) -> Iterator[str]:
         yield f"{where}.name: {counter_set['name']!r} is not a DNS label"
     if len(counter_set["counters"]) > MAX_COUNTERS_PER_SET:
         yield f"{where}.counters: {len(counter_set['counters'])}, at most {MAX_COUNTERS_PER_SET}"
-    for name in counter_set["counters"]:
+    for name, counter in counter_set["counters"].items():
         if not dns_label(name):
             yield f"{where}.counters[{name}]: not a DNS label"
+        if _quantity(counter["value"]) is None:
+            yield f"{where}.counters[{name}]: {counter['value']!r} is not a quantity"
 
 
 def _device(device: wire.Device, where: str) -> Iterator[str]:
@@ -149,10 +152,15 @@ def _attribute(name: str, value: wire.DeviceAttribute, where: str) -> Iterator[s
         yield f"{where}: {value['version']!r} is not a semantic version"
 
 
-def _capacity(name: str, cap: wire.DeviceCapacity, where: str, device: wire.Device) -> Iterator[str]:
+def _capacity(
+    name: str, cap: wire.DeviceCapacity, where: str, device: wire.Device
+) -> Iterator[str]:
     if not qualified_name(name):
         yield f"{where}: not a qualified name"
     value = _quantity(cap["value"])
+    if value is None:
+        yield f"{where}.value: {cap['value']!r} is not a quantity"
+        return
     policy = cap.get("requestPolicy")
     if policy is None:
         return
@@ -164,27 +172,36 @@ def _capacity(name: str, cap: wire.DeviceCapacity, where: str, device: wire.Devi
         return
     default, low = _quantity(policy["default"]), _quantity(valid_range["min"])
     high = _quantity(valid_range["max"]) if "max" in valid_range else value
+    step = _quantity(valid_range.get("step", "1"))
+    if default is None or low is None or high is None or not step:
+        yield f"{where}.requestPolicy: default, min, max and step must be quantities, step > 0"
+        return
     if not low <= default <= high <= value:
         yield f"{where}.requestPolicy: needs min <= default <= max <= value"
-    if "step" in valid_range and (default - low) % _quantity(valid_range["step"]):
+    if "step" in valid_range and (default - low) % step:
         yield f"{where}.requestPolicy.default: not min + a multiple of step"
 
 
-def _consumption(device: wire.Device, where: str, sets: dict[str, dict[str, Fraction]]) -> Iterator[str]:
+def _consumption(
+    device: wire.Device, where: str, sets: dict[str, dict[str, Fraction]]
+) -> Iterator[str]:
     for k, entry in enumerate(device.get("consumesCounters", [])):
         totals = sets.get(entry["counterSet"])
         if totals is None:
             yield f"{where}.consumesCounters[{k}]: unknown counter set {entry['counterSet']!r}"
             continue
         for name, counter in entry["counters"].items():
+            amount = _quantity(counter["value"])
             if name not in totals:
                 yield f"{where}.consumesCounters[{k}].counters[{name}]: not in the counter set"
-            elif _quantity(counter["value"]) > totals[name]:
+            elif amount is None:
+                yield f"{where}.consumesCounters[{k}].counters[{name}]: not a quantity"
+            elif amount > totals[name]:
                 yield f"{where}.consumesCounters[{k}].counters[{name}]: more than the set holds"
 
 
-def _quantity(text: str) -> Fraction:
+def _quantity(text: str) -> Fraction | None:
     try:
-        return Fraction(quantities.parse(text))
+        return quantities.parse(text)
     except api_errors.ConfigError:
-        return Fraction(-1)
+        return None

@@ -9,7 +9,7 @@ import dataclasses
 import enum
 from collections.abc import Mapping
 
-from dra_driver import gpus
+from dra_driver import hardware
 
 
 class Mode(enum.Enum):
@@ -38,16 +38,16 @@ class SharedSettings:
     """The node's strategy for shared devices; MPS needs exclusive-process mode for everyone."""
     strategy_overrides: Mapping[str, SharingStrategy] = dataclasses.field(default_factory=dict)
     """Per-GPU strategy, keyed by GPU UUID or index (as a string)."""
-    memory_step: int = 256 * gpus.MIB
+    memory_step: int = 256 * hardware.MIB
     """Granularity of ``memory`` requests; requests round up to a multiple of it."""
-    memory_default: int = 1 * gpus.GIB
+    memory_default: int = 1 * hardware.GIB
     """What a share that asks for no memory gets (never zero: a zero share is invisible)."""
     cores_default: int = 0
     """What a share that asks for no ``cores`` gets: 0 = best effort, no reservation and no cap."""
     compat_shares: int = 0
     """Compatibility mode: fixed ``gpu-<i>-share-<k>`` devices per GPU (0 = whole GPUs only)."""
 
-    def strategy_for(self, gpu: gpus.GpuInfo) -> SharingStrategy:
+    def strategy_for(self, gpu: hardware.GpuInfo) -> SharingStrategy:
         return self.strategy_overrides.get(
             gpu.uuid, self.strategy_overrides.get(str(gpu.index), self.strategy)
         )

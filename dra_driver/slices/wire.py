@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import TypedDict
 
 # Keys such as "int" and "bool" are Python keywords or builtins, hence the functional syntax.
-DeviceAttribute = TypedDict(
+DeviceAttribute = TypedDict(  # noqa: UP013
     "DeviceAttribute", {"int": int, "bool": bool, "string": str, "version": str}, total=False
 )
 

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 
 import structlog
 
-from dra_driver import gpus
+from dra_driver import hardware
 from dra_driver.backends import errors
 from dra_driver.backends.fake import specs, state
 
@@ -22,7 +22,9 @@ log = structlog.get_logger(__name__)
 class FakeBackend:
     """A `GpuBackend` over fake GPUs (see `specs` for the spec grammar)."""
 
-    def __init__(self, devices: Sequence[gpus.GpuInfo], *, state_dir: pathlib.Path | None) -> None:
+    def __init__(
+        self, devices: Sequence[hardware.GpuInfo], *, state_dir: pathlib.Path | None
+    ) -> None:
         self._gpus = tuple(devices)
         self._by_uuid = {gpu.uuid: gpu for gpu in self._gpus}
         self._store = state.Store(state_dir, [gpu.uuid for gpu in self._gpus])
@@ -33,19 +35,19 @@ class FakeBackend:
     ) -> FakeBackend:
         return cls(specs.layout(specs.parse(spec), node_name=node_name), state_dir=state_dir)
 
-    def gpus(self) -> Sequence[gpus.GpuInfo]:
+    def gpus(self) -> Sequence[hardware.GpuInfo]:
         return self._gpus
 
-    def status(self, gpu_uuid: str) -> gpus.GpuStatus:
+    def status(self, gpu_uuid: str) -> hardware.GpuStatus:
         gpu = self._gpu(gpu_uuid)
         with self._store.transaction() as current:
             gpu_state = current["gpus"][gpu_uuid]
-        return gpus.GpuStatus(
+        return hardware.GpuStatus(
             uuid=gpu_uuid,
             mig_enabled=gpu_state["migEnabled"],
             mig_instances=tuple(_instance(gpu, item) for item in gpu_state["instances"]),
-            compute_mode=gpus.ComputeMode[gpu_state["computeMode"]],
-            timeslice=gpus.TimesliceInterval[gpu_state["timeslice"]],
+            compute_mode=hardware.ComputeMode[gpu_state["computeMode"]],
+            timeslice=hardware.TimesliceInterval[gpu_state["timeslice"]],
         )
 
     def set_mig_mode(self, gpu_uuid: str, *, enabled: bool) -> None:
@@ -65,8 +67,8 @@ class FakeBackend:
         log.info("fake.mig_mode.set", gpu=gpu_uuid, enabled=enabled)
 
     def create_mig_instance(
-        self, gpu_uuid: str, *, profile_id: int, placement: gpus.Placement
-    ) -> gpus.MigInstance:
+        self, gpu_uuid: str, *, profile_id: int, placement: hardware.Placement
+    ) -> hardware.MigInstance:
         gpu = self._gpu(gpu_uuid)
         try:
             profile = gpu.mig_profile(profile_id)
@@ -112,12 +114,12 @@ class FakeBackend:
             current["gpus"][gpu_uuid]["instances"] = kept
         log.info("fake.mig.destroyed", gpu=gpu_uuid, gpu_instance_id=gpu_instance_id)
 
-    def set_compute_mode(self, gpu_uuid: str, mode: gpus.ComputeMode) -> None:
+    def set_compute_mode(self, gpu_uuid: str, mode: hardware.ComputeMode) -> None:
         self._gpu(gpu_uuid)
         with self._store.transaction() as current:
             current["gpus"][gpu_uuid]["computeMode"] = mode.name
 
-    def set_timeslice(self, gpu_uuid: str, interval: gpus.TimesliceInterval) -> None:
+    def set_timeslice(self, gpu_uuid: str, interval: hardware.TimesliceInterval) -> None:
         self._gpu(gpu_uuid)
         with self._store.transaction() as current:
             current["gpus"][gpu_uuid]["timeslice"] = interval.name
@@ -125,7 +127,7 @@ class FakeBackend:
     def close(self) -> None:
         pass
 
-    def _gpu(self, gpu_uuid: str) -> gpus.GpuInfo:
+    def _gpu(self, gpu_uuid: str) -> hardware.GpuInfo:
         try:
             return self._by_uuid[gpu_uuid]
         except KeyError:
@@ -134,9 +136,9 @@ class FakeBackend:
 
 def _check_room(
     gpu_uuid: str,
-    profile: gpus.MigProfile,
-    placement: gpus.Placement,
-    existing: list[gpus.MigInstance],
+    profile: hardware.MigProfile,
+    placement: hardware.Placement,
+    existing: list[hardware.MigInstance],
 ) -> None:
     clash = [item for item in existing if item.placement.overlaps(placement)]
     if clash:
@@ -153,13 +155,13 @@ def _check_room(
         )
 
 
-def _instance(gpu: gpus.GpuInfo, item: state.InstanceState) -> gpus.MigInstance:
+def _instance(gpu: hardware.GpuInfo, item: state.InstanceState) -> hardware.MigInstance:
     profile = gpu.mig_profile(item["profileId"])
-    return gpus.MigInstance(
+    return hardware.MigInstance(
         parent_uuid=gpu.uuid,
         profile_id=profile.profile_id,
         profile_name=profile.name,
-        placement=gpus.Placement(item["start"], item["size"]),
+        placement=hardware.Placement(item["start"], item["size"]),
         uuid=item["uuid"],
         gpu_instance_id=item["gpuInstanceId"],
         compute_instance_id=item["computeInstanceId"],

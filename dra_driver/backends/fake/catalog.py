@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import dataclasses
 
-from dra_driver import gpus
+from dra_driver import hardware
 
-MIB = gpus.MIB
+MIB = hardware.MIB
 
 
 @dataclasses.dataclass(frozen=True)
@@ -27,7 +27,7 @@ class GpuModel:
     cuda_compute_capability: str
     memory_bytes: int
     multiprocessors: int
-    mig_profiles: tuple[gpus.MigProfile, ...] = ()
+    mig_profiles: tuple[hardware.MigProfile, ...] = ()
 
 
 def _profile(
@@ -40,9 +40,9 @@ def _profile(
     engines: tuple[int, int, int, int, int],
     starts: tuple[int, ...],
     size: int,
-) -> gpus.MigProfile:
+) -> hardware.MigProfile:
     copy_engines, decoders, encoders, jpeg, ofa = engines
-    return gpus.MigProfile(
+    return hardware.MigProfile(
         name=name,
         profile_id=profile_id,
         compute_slices=int(name.split("g.", 1)[0]),
@@ -54,7 +54,7 @@ def _profile(
         encoders=encoders,
         jpeg_engines=jpeg,
         ofa_engines=ofa,
-        placements=tuple(gpus.Placement(start, size) for start in starts),
+        placements=tuple(hardware.Placement(start, size) for start in starts),
     )
 
 
@@ -66,7 +66,7 @@ def _mig_table(
     memory_mib: tuple[int, int, int, int, int, int, int],
     sms: tuple[int, int, int, int, int, int, int],
     engines: tuple[tuple[int, int, int, int, int], ...],
-) -> tuple[gpus.MigProfile, ...]:
+) -> tuple[hardware.MigProfile, ...]:
     """The seven GI profiles every A100/H100/H200 has, in the same geometry.
 
     Order of the tuples: 1g, 1g+me, 1g (2 memory slices), 2g, 3g, 4g, 7g.

@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 import uuid
 
-from dra_driver import gpus
+from dra_driver import hardware
 from dra_driver.backends import errors
 from dra_driver.backends.fake import catalog
 
@@ -65,7 +65,7 @@ def mig_uuid(parent_uuid: str, serial: int) -> str:
     return f"MIG-{uuid.uuid5(_UUID_NAMESPACE, f'{parent_uuid}/mig/{serial}')}"
 
 
-def layout(models: list[catalog.GpuModel], *, node_name: str) -> list[gpus.GpuInfo]:
+def layout(models: list[catalog.GpuModel], *, node_name: str) -> list[hardware.GpuInfo]:
     """Give each model of a parsed spec its index, identity and place in the topology."""
     count = len(models)
     numa_nodes = 2 if count >= 4 else 1
@@ -75,12 +75,14 @@ def layout(models: list[catalog.GpuModel], *, node_name: str) -> list[gpus.GpuIn
     ]
 
 
-def _gpu(model: catalog.GpuModel, *, index: int, node_name: str, numa_node: int) -> gpus.GpuInfo:
+def _gpu(
+    model: catalog.GpuModel, *, index: int, node_name: str, numa_node: int
+) -> hardware.GpuInfo:
     root = index // 2  # two GPUs per PCIe root complex
     domain, root_bus = divmod(root, 4)
     root_bus *= 0x40
     bus = root_bus + (0x07 if index % 2 == 0 else 0x0F)
-    return gpus.GpuInfo(
+    return hardware.GpuInfo(
         index=index,
         minor=index,
         uuid=gpu_uuid(node_name, index),

@@ -1,4 +1,4 @@
-"""Building `gpus.GpuInfo` and `gpus.MigProfile` from NVML, once, when the backend opens.
+"""Building `hardware.GpuInfo` and `hardware.MigProfile` from NVML, once, when the backend opens.
 
 Each field comes from one NVML call (``nvmlDeviceGet<Field>``), PCI topology from sysfs (`sysfs`),
 readable names from `naming`. NVML has no call for the SM count of a whole GPU, so
@@ -23,7 +23,7 @@ import types
 
 import structlog
 
-from dra_driver import gpus
+from dra_driver import hardware
 from dra_driver.backends.nvml import naming, sysfs, translating
 
 log = structlog.get_logger(__name__)
@@ -33,11 +33,11 @@ log = structlog.get_logger(__name__)
 class DiscoveredGpu:
     """A GPU's facts and the NVML handle to act on it (an opaque ctypes pointer)."""
 
-    info: gpus.GpuInfo
+    info: hardware.GpuInfo
     handle: object
 
 
-class _PlacementsRefused(Exception):
+class _PlacementsRefusedError(Exception):
     """NVML refused to list placements (MIG mode off on this driver)."""
 
 
@@ -85,7 +85,7 @@ def _gpu_info(
     driver_version: str,
     cuda_driver_version: str,
     sysfs_root: pathlib.Path,
-) -> gpus.GpuInfo:
+) -> hardware.GpuInfo:
     uuid = text(nvml.nvmlDeviceGetUUID(handle))
     major, minor = (int(part) for part in nvml.nvmlDeviceGetCudaComputeCapability(handle))
     memory_bytes = int(nvml.nvmlDeviceGetMemoryInfo(handle).total)
@@ -93,7 +93,7 @@ def _gpu_info(
     pcie_root = sysfs.pcie_root(bus_id, sysfs_root=sysfs_root)
     if pcie_root is None:
         log.warning("nvml.sysfs.pcie_root_unknown", uuid=uuid, pci_bus_id=bus_id)
-    return gpus.GpuInfo(
+    return hardware.GpuInfo(
         index=index,
         minor=int(nvml.nvmlDeviceGetMinorNumber(handle)),
         uuid=uuid,
@@ -141,7 +141,7 @@ def multiprocessors(
 
 def mig_profiles(
     nvml: types.ModuleType, handle: object, *, uuid: str, memory_bytes: int
-) -> tuple[gpus.MigProfile, ...]:
+) -> tuple[hardware.MigProfile, ...]:
     """The GPU-instance profiles with their placements; empty for a GPU without MIG."""
     try:
         current, _pending = nvml.nvmlDeviceGetMigMode(handle)
@@ -150,11 +150,11 @@ def mig_profiles(
             return ()
         raise
     mig_enabled = int(current) == int(nvml.NVML_DEVICE_MIG_ENABLE)
-    found: dict[int, gpus.MigProfile] = {}
+    found: dict[int, hardware.MigProfile] = {}
     for profile_enum in range(int(nvml.NVML_GPU_INSTANCE_PROFILE_COUNT)):
         try:
             profile = _mig_profile(nvml, handle, profile_enum, memory_bytes=memory_bytes)
-        except _PlacementsRefused:
+        except _PlacementsRefusedError:
             log.warning(
                 "nvml.mig.placements_unavailable",
                 uuid=uuid,
@@ -171,7 +171,7 @@ def mig_profiles(
 
 def _mig_profile(
     nvml: types.ModuleType, handle: object, profile_enum: int, *, memory_bytes: int
-) -> gpus.MigProfile | None:
+) -> hardware.MigProfile | None:
     try:
         info = nvml.nvmlDeviceGetGpuInstanceProfileInfo(handle, profile_enum)
     except nvml.NVMLError as error:
@@ -179,7 +179,7 @@ def _mig_profile(
             return None
         raise
     profile_id = int(info.id)
-    return gpus.MigProfile(
+    return hardware.MigProfile(
         name=naming.mig_profile_name(
             nvml,
             nvml_name=text(getattr(info, "name", "")),
@@ -191,7 +191,7 @@ def _mig_profile(
         profile_id=profile_id,
         compute_slices=int(info.sliceCount),
         max_instances=int(info.instanceCount),
-        memory_bytes=int(info.memorySizeMB) * gpus.MIB,
+        memory_bytes=int(info.memorySizeMB) * hardware.MIB,
         multiprocessors=int(info.multiprocessorCount),
         copy_engines=int(info.copyEngineCount),
         decoders=int(info.decoderCount),
@@ -204,7 +204,7 @@ def _mig_profile(
 
 def placements(
     nvml: types.ModuleType, handle: object, profile_id: int
-) -> tuple[gpus.Placement, ...]:
+) -> tuple[hardware.Placement, ...]:
     """``nvmlDeviceGetGpuInstancePossiblePlacements``: ask for the count, then fill an array."""
     count = ctypes.c_uint(0)
     try:
@@ -217,8 +217,8 @@ def placements(
         )
     except nvml.NVMLError as error:
         if translating.is_error(nvml, error, "NOT_SUPPORTED"):
-            raise _PlacementsRefused from error
+            raise _PlacementsRefusedError from error
         raise
     return tuple(
-        sorted(gpus.Placement(int(p.start), int(p.size)) for p in array[: count.value])
+        sorted(hardware.Placement(int(p.start), int(p.size)) for p in array[: count.value])
     )

@@ -20,7 +20,7 @@ from typing import Protocol
 
 import structlog
 
-from dra_driver import gpus
+from dra_driver import hardware
 from dra_driver.backends import errors
 from dra_driver.backends.nvml import discovery, translating
 
@@ -44,18 +44,20 @@ class ComputeInstance:
     device_uuid: str
 
 
-def list_instances(nvml: types.ModuleType, handle: object, gpu: gpus.GpuInfo) -> list[gpus.MigInstance]:
+def list_instances(
+    nvml: types.ModuleType, handle: object, gpu: hardware.GpuInfo
+) -> list[hardware.MigInstance]:
     """Every GI on the GPU (of the profiles discovered at start-up), one entry per CI inside it.
 
     A GI without a CI (left behind by a crash between the two create steps, or made by hand) is
     listed with ``uuid=""`` and ``compute_instance_id=-1``, so that start-up cleanup can see and
     destroy it.
     """
-    found = []
+    found: list[hardware.MigInstance] = []
     for profile in gpu.mig_profiles:
         for gi in _gpu_instances(nvml, handle, profile):
             info = nvml.nvmlGpuInstanceGetInfo(gi)
-            placement = gpus.Placement(int(info.placement.start), int(info.placement.size))
+            placement = hardware.Placement(int(info.placement.start), int(info.placement.size))
             gi_id = int(info.id)
             cis = compute_instances(nvml, gi)
             if not cis:
@@ -65,7 +67,7 @@ def list_instances(nvml: types.ModuleType, handle: object, gpu: gpus.GpuInfo) ->
                     gpu_instance_id=gi_id,
                 )
             found.extend(
-                gpus.MigInstance(
+                hardware.MigInstance(
                     parent_uuid=gpu.uuid,
                     profile_id=profile.profile_id,
                     profile_name=profile.name,
@@ -80,18 +82,25 @@ def list_instances(nvml: types.ModuleType, handle: object, gpu: gpus.GpuInfo) ->
 
 
 def create_gpu_instance(
-    nvml: types.ModuleType, handle: object, profile: gpus.MigProfile, placement: gpus.Placement
-) -> tuple[object, int]:
-    """``nvmlDeviceCreateGpuInstanceWithPlacement`` → the GI's handle and ID."""
+    nvml: types.ModuleType,
+    handle: object,
+    profile: hardware.MigProfile,
+    placement: hardware.Placement,
+) -> object:
+    """``nvmlDeviceCreateGpuInstanceWithPlacement`` → the GI's handle."""
     c_placement = nvml.c_nvmlGpuInstancePlacement_t(placement.start, placement.size)
-    gi = nvml.nvmlDeviceCreateGpuInstanceWithPlacement(
+    return nvml.nvmlDeviceCreateGpuInstanceWithPlacement(
         handle, profile.profile_id, ctypes.pointer(c_placement)
     )
-    return gi, int(nvml.nvmlGpuInstanceGetInfo(gi).id)
+
+
+def gpu_instance_id(nvml: types.ModuleType, gi: object) -> int:
+    """``nvmlGpuInstanceGetInfo(gi).id``."""
+    return int(nvml.nvmlGpuInstanceGetInfo(gi).id)
 
 
 def create_compute_instance(
-    nvml: types.ModuleType, gi: object, profile: gpus.MigProfile
+    nvml: types.ModuleType, gi: object, profile: hardware.MigProfile
 ) -> ComputeInstance:
     """One CI spanning the whole GI: the CI profile with the GI's slice count, shared engines."""
     ci_profile_id = _compute_profile_id(nvml, gi, compute_slices=profile.compute_slices)
@@ -131,7 +140,9 @@ def compute_instances(nvml: types.ModuleType, gi: object) -> list[ComputeInstanc
     return [found[ci_id] for ci_id in sorted(found)]
 
 
-def _gpu_instances(nvml: types.ModuleType, handle: object, profile: gpus.MigProfile) -> list[object]:
+def _gpu_instances(
+    nvml: types.ModuleType, handle: object, profile: hardware.MigProfile
+) -> list[object]:
     array = (nvml.c_nvmlGpuInstance_t * max(profile.max_instances, 1))()
     count = ctypes.c_uint(0)
     nvml.nvmlDeviceGetGpuInstances(handle, profile.profile_id, array, ctypes.pointer(count))

@@ -12,7 +12,7 @@ import math
 import types
 from typing import TypeVar
 
-from dra_driver import gpus
+from dra_driver import hardware
 
 UNKNOWN = "Unknown"
 
@@ -134,8 +134,8 @@ def mig_profile_name(
     if name:
         return name
     if gpu_memory_bytes > 0:
-        share = math.ceil(memory_mib * gpus.MIB / gpu_memory_bytes * 8) / 8
-        gigabytes = round(share * math.ceil(gpu_memory_bytes / gpus.GIB))
+        share = math.ceil(memory_mib * hardware.MIB / gpu_memory_bytes * 8) / 8
+        gigabytes = round(share * math.ceil(gpu_memory_bytes / hardware.GIB))
     else:
         gigabytes = round(memory_mib / 1024)
     suffix = next(

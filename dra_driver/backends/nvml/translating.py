@@ -49,7 +49,14 @@ _SPECIFIC: dict[tuple[Operation, str], type[errors.BackendError]] = {
     (Operation.FIND_GPU, "INVALID_ARGUMENT"): errors.UnknownGpuError,
     **{(Operation.SET_MIG_MODE, name): errors.MigModeError for name in _MIG_MODE_REFUSALS},
     # Looking an instance up: NOT_SUPPORTED means MIG is off, so no instance can exist.
-    **{(Operation.FIND_GPU_INSTANCE, name): errors.InstanceNotFoundError for name in _INSTANCE_GONE},
+    **{
+        (Operation.FIND_GPU_INSTANCE, name): errors.InstanceNotFoundError for name in _INSTANCE_GONE
+    },
+}
+
+_HINTS = {
+    Operation.INIT: "; is the NVIDIA driver loaded and libnvidia-ml.so.1 visible here?"
+    " (without GPUs, use --gpus fake:<spec>)",
 }
 
 _DEFAULT: dict[Operation, type[errors.BackendError]] = {
@@ -62,13 +69,17 @@ _DEFAULT: dict[Operation, type[errors.BackendError]] = {
 }
 
 
-def error_name(nvml: types.ModuleType, error: BaseException) -> str:
-    """The NVML name of an `NVMLError`'s code without the prefix, e.g. ``NOT_FOUND``."""
-    value = getattr(error, "value", None)
+def code_name(nvml: types.ModuleType, value: object) -> str:
+    """The NVML name of a return code without the prefix, e.g. 6 → ``NOT_FOUND``."""
     for name in dir(nvml):
         if name.startswith("NVML_ERROR_") and getattr(nvml, name) == value:
             return name.removeprefix("NVML_ERROR_")
-    return f"CODE_{value}"
+    return "SUCCESS" if value == getattr(nvml, "NVML_SUCCESS", 0) else f"CODE_{value}"
+
+
+def error_name(nvml: types.ModuleType, error: BaseException) -> str:
+    """The NVML name of an `NVMLError`'s code without the prefix, e.g. ``NOT_FOUND``."""
+    return code_name(nvml, getattr(error, "value", None))
 
 
 def is_error(nvml: types.ModuleType, error: BaseException, *names: str) -> bool:
@@ -94,7 +105,8 @@ def translate(
     name = error_name(nvml, error)
     kind = _SPECIFIC.get((operation, name), _DEFAULT.get(operation, errors.BackendError))
     where = f" on GPU {gpu_uuid}" if gpu_uuid else ""
-    return kind(f"failed to {operation.value}{where}: {_message(error)} (NVML_ERROR_{name})")
+    hint = _HINTS.get(operation, "")
+    return kind(f"failed to {operation.value}{where}: {_message(error)} (NVML_ERROR_{name}){hint}")
 
 
 @contextlib.contextmanager

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from fractions import Fraction
 
 from api import quantities
-from dra_driver import gpus, inventory
+from dra_driver import hardware, inventory
 from dra_driver.backends.fake import specs
 from dra_driver.slices import wire
 
@@ -41,10 +41,12 @@ def node(
     return inventory.Inventory(node_name="node-0", gpus=tuple(entries))
 
 
-def _instance(info: gpus.GpuInfo, profile_id: int, start: int, *, serial: int) -> gpus.MigInstance:
+def _instance(
+    info: hardware.GpuInfo, profile_id: int, start: int, *, serial: int
+) -> hardware.MigInstance:
     profile = info.mig_profile(profile_id)
     placement = next(p for p in profile.placements if p.start == start)
-    return gpus.MigInstance(
+    return hardware.MigInstance(
         parent_uuid=info.uuid,
         profile_id=profile_id,
         profile_name=profile.name,

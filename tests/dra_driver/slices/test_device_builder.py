@@ -83,7 +83,9 @@ def test_full_mode_eight_a100s() -> None:
         assert f"gpu-{i}-mig-1g5gb-me-6" in names
         assert group.counter_set is not None
         assert group.counter_set["name"] == f"gpu-{i}-counters"
-        assert all(d["consumesCounters"][0]["counterSet"] == f"gpu-{i}-counters" for d in group.devices)
+        assert all(
+            d["consumesCounters"][0]["counterSet"] == f"gpu-{i}-counters" for d in group.devices
+        )
 
 
 def test_whole_gpu_attributes() -> None:
@@ -226,7 +228,11 @@ def test_compat_mode_whole_gpu_or_fixed_shares_never_both(
         assert "allowMultipleAllocations" not in device
         key = "multiprocessors" if shares == 0 else "cores"
         seen.append(
-            (device["name"], device["capacity"]["memory"]["value"], device["capacity"][key]["value"])
+            (
+                device["name"],
+                device["capacity"]["memory"]["value"],
+                device["capacity"][key]["value"],
+            )
         )
     assert seen == expected
 

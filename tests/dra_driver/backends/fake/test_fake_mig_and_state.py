@@ -12,11 +12,11 @@ import pathlib
 
 import pytest
 
-from dra_driver import gpus
+from dra_driver import hardware
 from dra_driver.backends import errors
 from dra_driver.backends.fake import backend
 
-P = gpus.Placement
+P = hardware.Placement
 
 
 def _a100(state_dir: pathlib.Path | None = None) -> backend.FakeBackend:
@@ -49,13 +49,15 @@ def test_create_and_destroy_round_trip() -> None:
         pytest.param(
             [(20, P(0, 1))], 20, P(3, 1), errors.PlacementOccupiedError, "at most 1", id="one-me"
         ),
-        pytest.param([], 99, P(0, 1), errors.MigError, "no MIG profile with ID 99", id="no-profile"),
+        pytest.param(
+            [], 99, P(0, 1), errors.MigError, "no MIG profile with ID 99", id="no-profile"
+        ),
     ],
 )
 def test_creation_refusals(
-    existing: list[tuple[int, gpus.Placement]],
+    existing: list[tuple[int, hardware.Placement]],
     profile_id: int,
-    placement: gpus.Placement,
+    placement: hardware.Placement,
     error: type[Exception] | None,
     message: str,
 ) -> None:
@@ -103,12 +105,12 @@ def test_state_is_shared_through_the_state_file(tmp_path: pathlib.Path) -> None:
     uuid = first.gpus()[0].uuid
     first.set_mig_mode(uuid, enabled=True)
     created = first.create_mig_instance(uuid, profile_id=19, placement=P(6, 1))
-    first.set_compute_mode(uuid, gpus.ComputeMode.EXCLUSIVE_PROCESS)
-    first.set_timeslice(uuid, gpus.TimesliceInterval.LONG)
+    first.set_compute_mode(uuid, hardware.ComputeMode.EXCLUSIVE_PROCESS)
+    first.set_timeslice(uuid, hardware.TimesliceInterval.LONG)
     seen = second.status(uuid)
     assert seen.mig_instances == (created,)
-    assert seen.compute_mode is gpus.ComputeMode.EXCLUSIVE_PROCESS
-    assert seen.timeslice is gpus.TimesliceInterval.LONG
+    assert seen.compute_mode is hardware.ComputeMode.EXCLUSIVE_PROCESS
+    assert seen.timeslice is hardware.TimesliceInterval.LONG
     # A second creator gets a fresh UUID and instance ID, never a reused one.
     other = second.create_mig_instance(uuid, profile_id=19, placement=P(5, 1))
     assert other.uuid != created.uuid
@@ -119,6 +121,6 @@ def test_state_of_gpus_no_longer_in_the_spec_is_dropped(tmp_path: pathlib.Path) 
     old = backend.FakeBackend.from_spec("2xA100-40GB", node_name="n", state_dir=tmp_path)
     old.set_mig_mode(old.gpus()[1].uuid, enabled=True)
     new = backend.FakeBackend.from_spec("1xA100-40GB", node_name="n", state_dir=tmp_path)
-    new.set_timeslice(new.gpus()[0].uuid, gpus.TimesliceInterval.SHORT)
+    new.set_timeslice(new.gpus()[0].uuid, hardware.TimesliceInterval.SHORT)
     text = (tmp_path / "fake-gpus.json").read_text()
     assert old.gpus()[1].uuid not in text
