@@ -50,12 +50,32 @@ def main(argv: list[str] | None = None) -> int:
         kinds = Counter(_type(device) for device in group.devices)
         summary = ", ".join(f"{count} {kind}" for kind, count in sorted(kinds.items()))
         print(f"# gpu {group.index}: {summary or 'nothing'}", file=sys.stderr)
+    if args.format == "table":
+        _print_table(groups)
+        return 0
     yaml.safe_dump_all(
         [_resource_slice(spec, index) for index, spec in enumerate(specs)],
         sys.stdout,
         sort_keys=False,
     )
     return 0
+
+
+def _print_table(groups: list[building.GpuDevices]) -> None:
+    rows = [("DEVICE", "TYPE", "DETAIL", "MEMORY", "SHARES")]
+    for group in groups:
+        for device in group.devices:
+            attrs = device.get("attributes", {})
+            detail = attrs.get("profile", attrs.get("productName", {})).get("string", "")
+            if "placementStart" in attrs:
+                start, size = attrs["placementStart"]["int"], attrs["placementSize"]["int"]
+                detail += f" @{start}:{size}" + (" (static)" if "uuid" in attrs else "")
+            memory = device.get("capacity", {}).get("memory", {}).get("value", "")
+            shares = "many" if device.get("allowMultipleAllocations") else "1"
+            rows.append((device["name"], _type(device), detail, memory, shares))
+    widths = [max(len(row[k]) for row in rows) for k in range(len(rows[0]))]
+    for row in rows:
+        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
 
 
 def _type(device: wire.Device) -> str:
@@ -84,6 +104,7 @@ def _parser() -> argparse.ArgumentParser:
         default=settings.SharingStrategy.MPS.value,
     )
     parser.add_argument("--compat-shares", type=int, default=0)
+    parser.add_argument("--format", choices=["yaml", "table"], default="yaml")
     return parser
 
 
