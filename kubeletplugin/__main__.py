@@ -10,7 +10,9 @@ import sys
 
 
 def main() -> int:
-    print("kubeletplugin: not built yet (see the open issues); nothing was started", file=sys.stderr)
+    print(
+        "kubeletplugin: not built yet (see the open issues); nothing was started", file=sys.stderr
+    )
     return 2
 
 

@@ -70,12 +70,15 @@ def _print_table(groups: list[building.GpuDevices]) -> None:
             if "placementStart" in attrs:
                 start, size = attrs["placementStart"]["int"], attrs["placementSize"]["int"]
                 detail += f" @{start}:{size}" + (" (static)" if "uuid" in attrs else "")
-            memory = device.get("capacity", {}).get("memory", {}).get("value", "")
+            capacity = device.get("capacity", {})
+            memory = capacity["memory"]["value"] if "memory" in capacity else ""
             shares = "many" if device.get("allowMultipleAllocations") else "1"
             rows.append((device["name"], _type(device), detail, memory, shares))
     widths = [max(len(row[k]) for row in rows) for k in range(len(rows[0]))]
     for row in rows:
-        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
+        print(
+            "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
+        )
 
 
 def _type(device: wire.Device) -> str:
