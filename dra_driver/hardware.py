@@ -22,6 +22,8 @@ class ComputeMode(enum.Enum):
     """NVML compute modes we use (values are NVML's)."""
 
     DEFAULT = 0
+    PROHIBITED = 2
+    """Set by an admin: no CUDA contexts at all. The driver never sets it."""
     EXCLUSIVE_PROCESS = 3
 
 
@@ -90,7 +92,7 @@ class GpuInfo:
     pci_bus_id: str
     """Domain-qualified, e.g. ``0000:07:00.0``."""
     pcie_root: str
-    """The PCIe root complex in the Kubernetes standard form, e.g. ``pci0000:00``."""
+    """The PCIe root complex in the Kubernetes standard form, e.g. ``pci0000:00``; empty if unknown."""
     numa_node: int | None
     mig_profiles: tuple[MigProfile, ...] = ()
     """Empty when the GPU cannot do MIG."""

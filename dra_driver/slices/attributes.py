@@ -58,8 +58,9 @@ def identity(gpu: hardware.GpuInfo) -> dict[str, wire.DeviceAttribute]:
         "driverVersion": version(gpu.driver_version),
         "cudaDriverVersion": version(gpu.cuda_driver_version),
         PCI_BUS_ID: string(gpu.pci_bus_id),
-        PCIE_ROOT: string(gpu.pcie_root),
     }
+    if gpu.pcie_root:  # unknown on some hosts; never publish an empty topology key
+        attributes[PCIE_ROOT] = string(gpu.pcie_root)
     if gpu.numa_node is not None:
         attributes[NUMA_NODE] = integer(gpu.numa_node)
     return attributes

@@ -81,7 +81,9 @@ class NvmlBackend:
         """MIG mode, MIG instances, compute mode (read from NVML now) and the time-slice.
 
         The time-slice is the level this backend last set, ``DEFAULT`` before that: NVML cannot
-        read it back. MIG instances are those of the profiles discovered at start-up.
+        read it back. MIG instances are those of the profiles discovered at start-up; a GPU
+        instance without a compute instance is listed with ``uuid=""`` and
+        ``compute_instance_id=-1`` (see `instances.list_instances`).
         """
         gpu = self._gpu(gpu_uuid)
         with translating.nvml_errors(self._nvml, Operation.READ_STATUS, gpu_uuid=gpu_uuid):
@@ -121,7 +123,7 @@ class NvmlBackend:
         if current != wanted:
             raise errors.MigModeError(
                 f"MIG mode of GPU {gpu_uuid} did not change (current {current}, pending {pending},"
-                f" activation NVML_ERROR_{translating.code_name(nvml, activation)}): the GPU may"
+                f" activation status {translating.code_name(nvml, activation)}): the GPU may"
                 " need a reset, or processes still use it"
             )
         log.info("nvml.mig.mode_set", gpu_uuid=gpu_uuid, enabled=enabled)

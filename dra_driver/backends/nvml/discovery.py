@@ -20,6 +20,7 @@ import ctypes
 import dataclasses
 import pathlib
 import types
+from typing import Any
 
 import structlog
 
@@ -173,7 +174,7 @@ def _mig_profile(
     nvml: types.ModuleType, handle: object, profile_enum: int, *, memory_bytes: int
 ) -> hardware.MigProfile | None:
     try:
-        info = nvml.nvmlDeviceGetGpuInstanceProfileInfo(handle, profile_enum)
+        info = _profile_info(nvml, handle, profile_enum)
     except nvml.NVMLError as error:
         if translating.is_unsupported(nvml, error):
             return None
@@ -200,6 +201,16 @@ def _mig_profile(
         ofa_engines=int(info.ofaCount),
         placements=placements(nvml, handle, profile_id),
     )
+
+
+def _profile_info(nvml: types.ModuleType, handle: object, profile_enum: int) -> Any:
+    """Profile info v2 (with the name); v1 on drivers that lack the versioned call."""
+    try:
+        return nvml.nvmlDeviceGetGpuInstanceProfileInfo(handle, profile_enum)
+    except nvml.NVMLError as error:
+        if not translating.is_error(nvml, error, "FUNCTION_NOT_FOUND"):
+            raise
+    return nvml.nvmlDeviceGetGpuInstanceProfileInfo(handle, profile_enum, version=1)
 
 
 def placements(

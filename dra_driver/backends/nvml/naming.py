@@ -135,13 +135,18 @@ def mig_profile_name(
         return name
     if gpu_memory_bytes > 0:
         share = math.ceil(memory_mib * hardware.MIB / gpu_memory_bytes * 8) / 8
-        gigabytes = round(share * math.ceil(gpu_memory_bytes / hardware.GIB))
+        gigabytes = _round_half_up(share * math.ceil(gpu_memory_bytes / hardware.GIB))
     else:
-        gigabytes = round(memory_mib / 1024)
+        gigabytes = _round_half_up(memory_mib / 1024)
     suffix = next(
         (s for n, s in _PROFILE_SUFFIXES.items() if getattr(nvml, n, None) == profile_enum), ""
     )
     return f"{compute_slices}g.{gigabytes}gb{suffix}"
+
+
+def _round_half_up(value: float) -> int:
+    # Not round(): 70.5 GB is "71gb" in NVIDIA's names, and round() goes to the even 70.
+    return math.floor(value + 0.5)
 
 
 def _lookup(nvml: types.ModuleType, table: dict[str, str], value: int) -> str:
