@@ -1,0 +1,126 @@
+"""Fixtures of the end-to-end scenarios: a real control plane per session, a namespace per test.
+
+The control plane starts once per session (about 10 s after the one-time build); each scenario
+gets its own namespace and fake nodes, removed afterwards. When a scenario fails, the report gets
+the tail of every component's log and the objects involved (diagnostics), and the work dir with
+the full logs is kept by pytest's temporary directory retention.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import json
+import pathlib
+from collections.abc import Iterator
+
+import pytest
+
+from e2e.harness import binaries, controlplane, kube, objects
+
+_counter = itertools.count()
+
+
+@pytest.fixture(scope="session")
+def bin_dir() -> pathlib.Path:
+    return binaries.ensure_built()
+
+
+def _plane(
+    bin_dir: pathlib.Path, tmp_path_factory: pytest.TempPathFactory, name: str, gates: str
+) -> Iterator[controlplane.ControlPlane]:
+    plane = controlplane.ControlPlane(
+        bin_dir=bin_dir, work_dir=tmp_path_factory.mktemp(name), feature_gates=gates
+    )
+    with plane:
+        yield plane
+    assert plane.running() == [], f"control plane processes left running: {plane.running()}"
+
+
+@pytest.fixture(scope="session")
+def control_plane(
+    bin_dir: pathlib.Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[controlplane.ControlPlane]:
+    yield from _plane(bin_dir, tmp_path_factory, "cluster", "")
+
+
+@pytest.fixture(scope="session")
+def compat_control_plane(
+    bin_dir: pathlib.Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[controlplane.ControlPlane]:
+    """A cluster without partitionable devices and consumable capacity (an older cluster)."""
+    gates = "DRAPartitionableDevices=false,DRAConsumableCapacity=false"
+    yield from _plane(bin_dir, tmp_path_factory, "compat-cluster", gates)
+
+
+@dataclasses.dataclass
+class Scenario:
+    """One test's corner of a cluster: a namespace and the fake nodes it created."""
+
+    plane: controlplane.ControlPlane
+    client: kube.Kube
+    namespace: str
+    nodes: list[str] = dataclasses.field(default_factory=list)
+
+    def node(self, gpus: str, **kwargs: object) -> str:
+        name = f"{self.namespace}-node-{len(self.nodes)}"
+        self.nodes.append(name)
+        objects.publish_fake_node(self.client, name, gpus=gpus, **kwargs)  # type: ignore[arg-type]
+        return name
+
+
+def _scenario(
+    plane: controlplane.ControlPlane, request: pytest.FixtureRequest
+) -> Iterator[Scenario]:
+    client = kube.Kube(server=plane.server, token=plane.token, ca_file=str(plane.ca_file))
+    objects.apply_device_classes(client)
+    namespace = f"e2e-{next(_counter)}"
+    objects.create_namespace(client, namespace)
+    scenario = Scenario(plane=plane, client=client, namespace=namespace)
+    yield scenario
+    report = getattr(request.node, "rep_call", None)
+    if report is not None and report.failed:
+        _attach_diagnostics(request.node, scenario)
+    for node in scenario.nodes:
+        objects.delete_node(client, node)
+    client.delete(f"/api/v1/namespaces/{namespace}")
+
+
+@pytest.fixture
+def scenario(
+    control_plane: controlplane.ControlPlane, request: pytest.FixtureRequest
+) -> Iterator[Scenario]:
+    yield from _scenario(control_plane, request)
+
+
+@pytest.fixture
+def compat_scenario(
+    compat_control_plane: controlplane.ControlPlane, request: pytest.FixtureRequest
+) -> Iterator[Scenario]:
+    yield from _scenario(compat_control_plane, request)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    report: pytest.TestReport = yield
+    setattr(item, f"rep_{report.when}", report)
+    return report  # type: ignore[return-value]
+
+
+def _attach_diagnostics(item: pytest.Item, scenario: Scenario) -> None:
+    sections = [f"work dir with full logs: {scenario.plane.work_dir}"]
+    for process in scenario.plane.processes:
+        sections.append(f"--- {process.name} (last lines) ---\n{process.log_tail(25)}")
+    ns = scenario.namespace
+    for kind, path in (
+        ("pods", f"/api/v1/namespaces/{ns}/pods"),
+        ("claims", f"/apis/resource.k8s.io/v1/namespaces/{ns}/resourceclaims"),
+    ):
+        for obj in scenario.client.items(path):
+            brief = {
+                "name": obj["metadata"]["name"],
+                "spec": obj.get("spec"),
+                "status": obj.get("status"),
+            }
+            sections.append(f"--- {kind[:-1]} ---\n{json.dumps(brief, indent=1)[:3000]}")
+    item.add_report_section("teardown", "diagnostics", "\n".join(sections))

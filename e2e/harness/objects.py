@@ -1,0 +1,203 @@
+"""Kubernetes objects the scenarios need: fake nodes with our published pools, classes, pods.
+
+A fake node is a Node object (Ready, with room for many pods) plus the ResourceSlices that our
+device builder makes for its fake GPUs, owned by the Node, exactly as a node's plugin would
+publish them. Pods are pinned to their node by hostname, so scenarios sharing one control plane
+never land on each other's nodes.
+"""
+
+from __future__ import annotations
+
+import pathlib
+from typing import Any
+
+import yaml
+
+from dra_driver import backends, inventory
+from dra_driver.slices import building, settings, splitting
+from e2e.harness import kube
+
+DRIVER = "gpu.dra.dev"
+DEVICE_CLASSES = pathlib.Path(__file__).resolve().parents[2] / "deploy" / "deviceclasses.yaml"
+SLICES = "/apis/resource.k8s.io/v1/resourceslices"
+HOSTNAME = "kubernetes.io/hostname"
+
+Obj = kube.Obj
+
+
+def apply_device_classes(client: kube.Kube) -> list[str]:
+    """Create (or replace) the driver's DeviceClasses from ``deploy/deviceclasses.yaml``."""
+    names = []
+    for body in yaml.safe_load_all(DEVICE_CLASSES.read_text()):
+        name = body["metadata"]["name"]
+        path = f"/apis/resource.k8s.io/v1/deviceclasses/{name}"
+        client.delete(path)
+        kube.wait_for(lambda path=path: not client.exists(path), what=f"old class {name} gone")
+        client.create("/apis/resource.k8s.io/v1/deviceclasses", body)
+        names.append(name)
+    return names
+
+
+def create_node(client: kube.Kube, name: str) -> Obj:
+    allocatable = {"cpu": "64", "memory": "512Gi", "pods": "250"}
+    return client.create(
+        "/api/v1/nodes",
+        {
+            "apiVersion": "v1",
+            "kind": "Node",
+            "metadata": {"name": name, "labels": {HOSTNAME: name}},
+            "status": {
+                "capacity": allocatable,
+                "allocatable": allocatable,
+                "conditions": [
+                    {"type": "Ready", "status": "True", "reason": "FakeNode", "message": "e2e"}
+                ],
+            },
+        },
+    )
+
+
+def publish_fake_node(
+    client: kube.Kube,
+    name: str,
+    *,
+    gpus: str,
+    config: settings.PublishSettings | None = None,
+) -> list[Obj]:
+    """Create Node `name` and publish the slices a plugin with ``--gpus fake:<gpus>`` would."""
+    node = create_node(client, name)
+    backend = backends.open_backend(f"fake:{gpus}", node_name=name)
+    groups = building.build(
+        inventory.discover(backend, node_name=name), config or settings.PublishSettings()
+    )
+    specs = splitting.specs(
+        splitting.split(groups), driver=DRIVER, node_name=name, pool=name, generation=1
+    )
+    owner = {
+        "apiVersion": "v1",
+        "kind": "Node",
+        "name": name,
+        "uid": node["metadata"]["uid"],
+        "controller": True,
+    }
+    created = []
+    for index, spec in enumerate(specs):
+        body = {
+            "apiVersion": "resource.k8s.io/v1",
+            "kind": "ResourceSlice",
+            "metadata": {
+                "generateName": f"{index:05x}-{DRIVER}-{name}-",
+                "ownerReferences": [owner],
+            },
+            "spec": spec,
+        }
+        created.append(client.create(SLICES, body))
+    return created
+
+
+def delete_node(client: kube.Kube, name: str) -> None:
+    """Delete the node and its slices (not left to the garbage collector: faster, certain)."""
+    for item in client.items(f"{SLICES}?fieldSelector=spec.nodeName={name}"):
+        client.delete(f"{SLICES}/{item['metadata']['name']}")
+    client.delete(f"/api/v1/nodes/{name}")
+
+
+def create_namespace(client: kube.Kube, name: str) -> None:
+    client.create(
+        "/api/v1/namespaces", {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}}
+    )
+
+
+def request(
+    name: str,
+    device_class: str,
+    *,
+    selectors: list[str] = (),  # type: ignore[assignment]
+    capacity: dict[str, str] | None = None,
+    count: int | None = None,
+) -> dict[str, Any]:
+    """One entry of ``spec.devices.requests`` asking for exactly one kind of device."""
+    exactly: dict[str, Any] = {"deviceClassName": device_class}
+    if selectors:
+        exactly["selectors"] = [{"cel": {"expression": expression}} for expression in selectors]
+    if capacity:
+        exactly["capacity"] = {"requests": capacity}
+    if count is not None:
+        exactly["count"] = count
+    return {"name": name, "exactly": exactly}
+
+
+def create_claim(
+    client: kube.Kube, namespace: str, name: str, requests: list[dict[str, Any]], **devices: Any
+) -> Obj:
+    return client.create(
+        f"/apis/resource.k8s.io/v1/namespaces/{namespace}/resourceclaims",
+        {
+            "apiVersion": "resource.k8s.io/v1",
+            "kind": "ResourceClaim",
+            "metadata": {"name": name},
+            "spec": {"devices": {"requests": requests, **devices}},
+        },
+    )
+
+
+def create_pod(
+    client: kube.Kube, namespace: str, name: str, *, node: str, claims: list[str]
+) -> Obj:
+    """A pod on `node` using the named ResourceClaims (each one claim per pod container)."""
+    refs = [{"name": f"c{k}", "resourceClaimName": claim} for k, claim in enumerate(claims)]
+    return client.create(
+        f"/api/v1/namespaces/{namespace}/pods",
+        {
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "metadata": {"name": name},
+            "spec": {
+                "nodeSelector": {HOSTNAME: node},
+                "terminationGracePeriodSeconds": 0,
+                "resourceClaims": refs,
+                "containers": [
+                    {
+                        "name": "main",
+                        "image": "pause",
+                        "resources": {"claims": [{"name": ref["name"]} for ref in refs]},
+                    }
+                ],
+            },
+        },
+    )
+
+
+def delete_pod(client: kube.Kube, namespace: str, name: str) -> None:
+    """Force-delete (no kubelet will confirm) and wait until the pod is gone."""
+    path = f"/api/v1/namespaces/{namespace}/pods/{name}"
+    client.delete(path, grace_period=0)
+    kube.wait_for(lambda: not client.exists(path), what=f"pod {namespace}/{name} deleted")
+
+
+def scheduled_node(client: kube.Kube, namespace: str, pod: str) -> str | None:
+    node: str | None = client.get(f"/api/v1/namespaces/{namespace}/pods/{pod}")["spec"].get(
+        "nodeName"
+    )
+    return node
+
+
+def unschedulable_message(client: kube.Kube, namespace: str, pod: str) -> str | None:
+    """The scheduler's reason if it has given up on the pod for now, else None."""
+    status = client.get(f"/api/v1/namespaces/{namespace}/pods/{pod}").get("status", {})
+    for condition in status.get("conditions", []):
+        if condition["type"] == "PodScheduled" and condition.get("reason") == "Unschedulable":
+            message: str = condition.get("message", "")
+            return message
+    return None
+
+
+def allocation(client: kube.Kube, namespace: str, claim: str) -> list[Obj]:
+    """The claim's allocated devices (``status.allocation.devices.results``), [] if none."""
+    status = client.get(
+        f"/apis/resource.k8s.io/v1/namespaces/{namespace}/resourceclaims/{claim}"
+    ).get("status", {})
+    results: list[Obj] = ((status.get("allocation") or {}).get("devices") or {}).get(
+        "results"
+    ) or []
+    return results
