@@ -12,7 +12,7 @@ import dataclasses
 import itertools
 import json
 import pathlib
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 
 import pytest
 
@@ -101,10 +101,12 @@ def compat_scenario(
 
 
 @pytest.hookimpl(wrapper=True)
-def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
-    report: pytest.TestReport = yield
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    report = yield
     setattr(item, f"rep_{report.when}", report)
-    return report  # type: ignore[return-value]
+    return report
 
 
 def _attach_diagnostics(item: pytest.Item, scenario: Scenario) -> None:

@@ -6,6 +6,8 @@ reason; releasing one GPU lets it through.
 
 from __future__ import annotations
 
+import functools
+
 import pytest
 
 from e2e.conftest import Scenario
@@ -22,7 +24,8 @@ def test_eight_gpus_for_eight_pods_and_the_ninth_waits(scenario: Scenario) -> No
         objects.create_pod(client, ns, f"pod-{k}", node=node, claims=[f"gpu-{k}"])
     for k in range(8):
         kube.wait_for(
-            lambda k=k: objects.scheduled_node(client, ns, f"pod-{k}"), what=f"pod-{k} scheduled"
+            functools.partial(objects.scheduled_node, client, ns, f"pod-{k}"),
+            what=f"pod-{k} scheduled",
         )
     devices = [objects.allocation(client, ns, f"gpu-{k}") for k in range(8)]
     assert sorted(d[0]["device"] for d in devices) == [f"gpu-{i}" for i in range(8)]

@@ -192,9 +192,11 @@ def _healthy(url: str, context: ssl.SSLContext | None, token: str | None) -> boo
     request = urllib.request.Request(url)
     if token:
         request.add_header("Authorization", f"Bearer {token}")
-    with contextlib.suppress(urllib.error.URLError, OSError):
-        with urllib.request.urlopen(request, timeout=2, context=context) as response:
-            return bool(response.status == 200)
+    with (
+        contextlib.suppress(urllib.error.URLError, OSError),
+        urllib.request.urlopen(request, timeout=2, context=context) as response,
+    ):
+        return bool(response.status == 200)
     return False
 
 

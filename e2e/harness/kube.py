@@ -82,6 +82,9 @@ class Kube:
             raise
         return True
 
+    def missing(self, path: str) -> bool:
+        return not self.exists(path)
+
 
 def wait_for(
     check: Callable[[], _T | None], *, what: str, timeout: float = 60.0, interval: float = 0.2

@@ -8,6 +8,7 @@ never land on each other's nodes.
 
 from __future__ import annotations
 
+import functools
 import pathlib
 from typing import Any
 
@@ -32,7 +33,7 @@ def apply_device_classes(client: kube.Kube) -> list[str]:
         name = body["metadata"]["name"]
         path = f"/apis/resource.k8s.io/v1/deviceclasses/{name}"
         client.delete(path)
-        kube.wait_for(lambda path=path: not client.exists(path), what=f"old class {name} gone")
+        kube.wait_for(functools.partial(client.missing, path), what=f"old class {name} gone")
         client.create("/apis/resource.k8s.io/v1/deviceclasses", body)
         names.append(name)
     return names
@@ -172,7 +173,7 @@ def delete_pod(client: kube.Kube, namespace: str, name: str) -> None:
     """Force-delete (no kubelet will confirm) and wait until the pod is gone."""
     path = f"/api/v1/namespaces/{namespace}/pods/{name}"
     client.delete(path, grace_period=0)
-    kube.wait_for(lambda: not client.exists(path), what=f"pod {namespace}/{name} deleted")
+    kube.wait_for(functools.partial(client.missing, path), what=f"pod {namespace}/{name} deleted")
 
 
 def scheduled_node(client: kube.Kube, namespace: str, pod: str) -> str | None:
