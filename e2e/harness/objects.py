@@ -202,3 +202,32 @@ def allocation(client: kube.Kube, namespace: str, claim: str) -> list[Obj]:
         "results"
     ) or []
     return results
+
+
+def create_claimed_pod(
+    client: kube.Kube, namespace: str, name: str, *, node: str, requests: list[dict[str, Any]]
+) -> None:
+    """A ResourceClaim `name` with `requests` and a pod `name` on `node` using it."""
+    create_claim(client, namespace, name, requests)
+    create_pod(client, namespace, name, node=node, claims=[name])
+
+
+def wait_scheduled(client: kube.Kube, namespace: str, pod: str, *, timeout: float = 60) -> str:
+    return kube.wait_for(
+        functools.partial(scheduled_node, client, namespace, pod),
+        what=f"pod {namespace}/{pod} scheduled",
+        timeout=timeout,
+    )
+
+
+def wait_unschedulable(client: kube.Kube, namespace: str, pod: str, *, timeout: float = 60) -> str:
+    """Wait until the scheduler reports the pod unschedulable; return its message."""
+    return kube.wait_for(
+        functools.partial(unschedulable_message, client, namespace, pod),
+        what=f"pod {namespace}/{pod} unschedulable",
+        timeout=timeout,
+    )
+
+
+def allocated_devices(client: kube.Kube, namespace: str, claim: str) -> list[str]:
+    return [result["device"] for result in allocation(client, namespace, claim)]
