@@ -231,3 +231,49 @@ def wait_unschedulable(client: kube.Kube, namespace: str, pod: str, *, timeout: 
 
 def allocated_devices(client: kube.Kube, namespace: str, claim: str) -> list[str]:
     return [result["device"] for result in allocation(client, namespace, claim)]
+
+
+EXAMPLES = DEVICE_CLASSES.parent / "examples"
+_PATHS = {
+    ("v1", "Pod"): "/api/v1/namespaces/{ns}/pods",
+    (
+        "resource.k8s.io/v1",
+        "ResourceClaim",
+    ): "/apis/resource.k8s.io/v1/namespaces/{ns}/resourceclaims",
+    (
+        "resource.k8s.io/v1",
+        "ResourceClaimTemplate",
+    ): "/apis/resource.k8s.io/v1/namespaces/{ns}/resourceclaimtemplates",
+}
+
+
+def example_documents() -> list[Obj]:
+    """Every object of ``deploy/examples/*.yaml``, in file order."""
+    return [
+        doc
+        for path in sorted(EXAMPLES.glob("*.yaml"))
+        for doc in yaml.safe_load_all(path.read_text())
+        if doc
+    ]
+
+
+def create_object(client: kube.Kube, namespace: str, body: Obj) -> Obj:
+    """Create a namespaced object of a kind the examples use."""
+    path = _PATHS[(body["apiVersion"], body["kind"])].format(ns=namespace)
+    return client.create(path, body)
+
+
+def pod_claims(client: kube.Kube, namespace: str, pod: str) -> dict[str, str]:
+    """Pod claim entry name → ResourceClaim name (generated from a template, or named)."""
+    obj = client.get(f"/api/v1/namespaces/{namespace}/pods/{pod}")
+    named = {
+        ref["name"]: ref["resourceClaimName"]
+        for ref in obj["spec"].get("resourceClaims", [])
+        if ref.get("resourceClaimName")
+    }
+    generated = {
+        status["name"]: status["resourceClaimName"]
+        for status in obj.get("status", {}).get("resourceClaimStatuses", [])
+        if status.get("resourceClaimName")
+    }
+    return {**named, **generated}
