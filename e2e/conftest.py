@@ -13,6 +13,7 @@ import itertools
 import json
 import pathlib
 from collections.abc import Generator, Iterator
+from typing import Any
 
 import pytest
 
@@ -61,6 +62,24 @@ class Scenario:
     client: kube.Kube
     namespace: str
     nodes: list[str] = dataclasses.field(default_factory=list)
+
+    def schedule(self, node: str, name: str, requests: list[dict[str, Any]]) -> None:
+        """Claim `name` with `requests`, and pod `name` on `node` using it."""
+        objects.create_claimed_pod(self.client, self.namespace, name, node=node, requests=requests)
+
+    def allocated(self, name: str) -> list[kube.Obj]:
+        """Wait until pod `name` is bound; the allocation results of claim `name`."""
+        return objects.wait_allocated(self.client, self.namespace, name)
+
+    def device(self, name: str) -> str:
+        """Wait until pod `name` is bound; the one device claim `name` got."""
+        (result,) = self.allocated(name)
+        device: str = result["device"]
+        return device
+
+    def waits(self, name: str) -> str:
+        """Wait until pod `name` is unschedulable with nothing allocated; the scheduler's reason."""
+        return objects.wait_pending(self.client, self.namespace, name)
 
     def node(self, gpus: str, **kwargs: object) -> str:
         name = f"{self.namespace}-node-{len(self.nodes)}"

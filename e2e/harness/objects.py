@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import functools
 import pathlib
+from collections.abc import Sequence
 from typing import Any
 
 import yaml
 
 from dra_driver import backends, inventory
-from dra_driver.slices import building, settings, splitting
+from dra_driver.slices import building, settings, splitting, wire
 from e2e.harness import kube
 
 DRIVER = "gpu.dra.dev"
@@ -67,13 +68,7 @@ def publish_fake_node(
 ) -> list[Obj]:
     """Create Node `name` and publish the slices a plugin with ``--gpus fake:<gpus>`` would."""
     node = create_node(client, name)
-    backend = backends.open_backend(f"fake:{gpus}", node_name=name)
-    groups = building.build(
-        inventory.discover(backend, node_name=name), config or settings.PublishSettings()
-    )
-    specs = splitting.specs(
-        splitting.split(groups), driver=DRIVER, node_name=name, pool=name, generation=1
-    )
+    specs = fake_node_specs(name, gpus=gpus, config=config)
     owner = {
         "apiVersion": "v1",
         "kind": "Node",
@@ -96,6 +91,18 @@ def publish_fake_node(
     return created
 
 
+def fake_node_specs(
+    name: str, *, gpus: str, config: settings.PublishSettings | None = None
+) -> list[wire.SliceSpec]:
+    """The slice specs a plugin on node `name` with ``--gpus fake:<gpus>`` publishes."""
+    backend = backends.open_backend(f"fake:{gpus}", node_name=name)
+    node = inventory.discover(backend, node_name=name)
+    groups = building.build(node, config or settings.PublishSettings())
+    return splitting.specs(
+        splitting.split(groups), driver=DRIVER, node_name=name, pool=name, generation=1
+    )
+
+
 def delete_node(client: kube.Kube, name: str) -> None:
     """Delete the node and its slices (not left to the garbage collector: faster, certain)."""
     for item in client.items(f"{SLICES}?fieldSelector=spec.nodeName={name}"):
@@ -113,19 +120,31 @@ def request(
     name: str,
     device_class: str,
     *,
-    selectors: list[str] = (),  # type: ignore[assignment]
+    selectors: Sequence[str] = (),
     capacity: dict[str, str] | None = None,
     count: int | None = None,
 ) -> dict[str, Any]:
     """One entry of ``spec.devices.requests`` asking for exactly one kind of device."""
-    exactly: dict[str, Any] = {"deviceClassName": device_class}
-    if selectors:
-        exactly["selectors"] = [{"cel": {"expression": expression}} for expression in selectors]
+    exactly = subrequest(name, device_class, selectors=selectors)
+    del exactly["name"]
     if capacity:
         exactly["capacity"] = {"requests": capacity}
     if count is not None:
         exactly["count"] = count
     return {"name": name, "exactly": exactly}
+
+
+def subrequest(name: str, device_class: str, *, selectors: Sequence[str] = ()) -> dict[str, Any]:
+    """A device class with optional CEL selectors (a ``firstAvailable`` alternative)."""
+    sub: dict[str, Any] = {"name": name, "deviceClassName": device_class}
+    if selectors:
+        sub["selectors"] = [{"cel": {"expression": expression}} for expression in selectors]
+    return sub
+
+
+def first_available(name: str, *alternatives: dict[str, Any]) -> dict[str, Any]:
+    """A request satisfied by the first alternative (subrequest) that can be allocated."""
+    return {"name": name, "firstAvailable": list(alternatives)}
 
 
 def create_claim(
@@ -227,6 +246,20 @@ def wait_unschedulable(client: kube.Kube, namespace: str, pod: str, *, timeout: 
         what=f"pod {namespace}/{pod} unschedulable",
         timeout=timeout,
     )
+
+
+def wait_allocated(client: kube.Kube, namespace: str, name: str) -> list[Obj]:
+    """Wait until pod `name` is bound; return the allocation of claim `name`."""
+    wait_scheduled(client, namespace, name)
+    return allocation(client, namespace, name)
+
+
+def wait_pending(client: kube.Kube, namespace: str, name: str) -> str:
+    """Wait until pod `name` is unschedulable; check claim `name` got nothing; return why."""
+    message = wait_unschedulable(client, namespace, name)
+    assert allocation(client, namespace, name) == []
+    assert scheduled_node(client, namespace, name) is None
+    return message
 
 
 def allocated_devices(client: kube.Kube, namespace: str, claim: str) -> list[str]:
