@@ -1,0 +1,1 @@
+"""Generated gRPC code (hack/protos.sh) from the .proto files beside it."""
