@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Creates (once) the project's virtualenv in a cache outside the clone and links it as .venv.
-# The venv is keyed by a hash of pyproject.toml, so a dependency change builds a fresh one and
-# an unchanged clone reuses the old one. Prints the venv path.
+# The venv holds the dependencies only, keyed by a hash of pyproject.toml: a dependency change
+# builds a fresh one, and every clone with the same dependencies shares it. The project itself is
+# not installed into it (that would tie the venv to one clone): code runs from the clone's root
+# (`python -m ...`, pytest's pythonpath). Prints the venv path.
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 cache=${GPU_DRA_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/gpu-dra-driver}
@@ -12,13 +14,13 @@ if [ ! -x "$venv/bin/python" ] || [ ! -f "$venv/.complete" ]; then
     rm -rf "$venv"
     mkdir -p "$cache"
     python3 -m venv "$venv"
-    "$venv/bin/pip" install --quiet --upgrade pip >&2 || true
-    "$venv/bin/pip" install --quiet -e "$here[dev]" >&2
+    python3 - "$here/pyproject.toml" >"$venv/requirements.txt" <<'PY'
+import sys, tomllib
+project = tomllib.load(open(sys.argv[1], "rb"))["project"]
+print("\n".join(project["dependencies"] + project["optional-dependencies"]["dev"]))
+PY
+    "$venv/bin/pip" install --quiet -r "$venv/requirements.txt" >&2
     touch "$venv/.complete"
-fi
-# The editable install points at whichever clone created the venv; re-point it at this one.
-if ! "$venv/bin/python" -c "import api, sys; sys.exit(0 if api.__file__.startswith('$here/') else 1)" 2>/dev/null; then
-    "$venv/bin/pip" install --quiet --no-deps -e "$here" >&2
 fi
 ln -sfn "$venv" "$here/.venv"
 echo "$venv"
