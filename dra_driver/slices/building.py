@@ -187,7 +187,7 @@ def _shared(gpu: hardware.GpuInfo, shared: settings.SharedSettings) -> wire.Devi
 def _fixed_share(
     gpu: hardware.GpuInfo, k: int, count: int, shared: settings.SharedSettings
 ) -> wire.Device:
-    memory = gpu.memory_bytes // count // hardware.MIB * hardware.MIB
+    memory = fixed_share_memory(gpu, count)
     return {
         "name": naming.share(gpu.index, k),
         "attributes": {
@@ -204,6 +204,11 @@ def _fixed_share(
             "cores": {"value": str(CORES // count)},
         },
     }
+
+
+def fixed_share_memory(gpu: hardware.GpuInfo, count: int) -> int:
+    """The memory of each of `count` fixed shares of `gpu` (compatibility mode), whole MiB."""
+    return gpu.memory_bytes // count // hardware.MIB * hardware.MIB
 
 
 def _with_cost(device: wire.Device, gpu: hardware.GpuInfo, cost: counters.Amounts) -> wire.Device:

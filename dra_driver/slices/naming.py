@@ -11,6 +11,9 @@
 
 from __future__ import annotations
 
+import dataclasses
+import re
+
 
 def profile_slug(profile_name: str) -> str:
     """``1g.5gb`` → ``1g5gb``; ``1g.5gb+me`` → ``1g5gb-me`` (DNS-label safe)."""
@@ -44,3 +47,37 @@ def memory_slice_counter(k: int) -> str:
 def instances_counter(profile_name: str) -> str:
     """Counter that caps how many instances of a profile may exist (e.g. one ``+me``)."""
     return f"mig-{profile_slug(profile_name)}-instances"
+
+
+@dataclasses.dataclass(frozen=True)
+class ParsedName:
+    """What a device name says: the GPU index and, for parts of a GPU, which part."""
+
+    gpu_index: int
+    kind: str
+    """``gpu``, ``shared``, ``share`` or ``mig``."""
+    profile_slug: str | None = None
+    start: int | None = None
+    share: int | None = None
+
+
+_PARSE = re.compile(
+    r"^gpu-(?P<gpu>0|[1-9][0-9]*)"
+    r"(?:(?P<shared>-shared)|-share-(?P<share>0|[1-9][0-9]*)"
+    r"|-mig-(?P<slug>[a-z0-9-]+?)-(?P<start>[0-9]))?$"
+)
+
+
+def parse(name: str) -> ParsedName | None:
+    """The inverse of the functions above; None for a name this driver never publishes."""
+    match = _PARSE.match(name)
+    if match is None:
+        return None
+    index = int(match["gpu"])
+    if match["shared"]:
+        return ParsedName(index, "shared")
+    if match["share"] is not None:
+        return ParsedName(index, "share", share=int(match["share"]))
+    if match["slug"] is not None:
+        return ParsedName(index, "mig", profile_slug=match["slug"], start=int(match["start"]))
+    return ParsedName(index, "gpu")

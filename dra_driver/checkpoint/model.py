@@ -1,0 +1,124 @@
+"""The checkpoint's internal model: prepared claims and their devices, independent of any file format.
+
+The prepare flow builds these values; `v1` (and any later version) converts them to and from JSON.
+Everything is immutable, so a `Checkpoint` can be handed around and compared freely: a change is a
+new value (`Checkpoint.with_claim`, `Checkpoint.without_claim`, `dataclasses.replace`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+from collections.abc import Iterable, Iterator, Mapping
+from typing import TypeVar
+
+from dra_driver import claims
+
+ClaimUID = claims.ClaimUID  # one identifier type for the whole driver
+
+_K = TypeVar("_K")
+_V = TypeVar("_V")
+
+
+class FrozenMap(Mapping[_K, _V]):
+    """An immutable, hashable mapping (equal to any mapping with the same items)."""
+
+    __slots__ = ("_items",)
+
+    def __init__(self, items: Mapping[_K, _V] | Iterable[tuple[_K, _V]] = ()) -> None:
+        self._items: dict[_K, _V] = dict(items)
+
+    def __getitem__(self, key: _K) -> _V:
+        return self._items[key]
+
+    def __iter__(self) -> Iterator[_K]:
+        return iter(self._items)
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def __hash__(self) -> int:
+        return hash(frozenset(self._items.items()))
+
+    def __repr__(self) -> str:
+        return f"FrozenMap({self._items!r})"
+
+
+_NO_STRINGS: FrozenMap[str, str] = FrozenMap()
+
+
+class PrepareState(enum.Enum):
+    """How far the preparation of a claim got."""
+
+    STARTED = "PrepareStarted"
+    """Side effects may have begun (MIG instance, MPS daemon, ...): roll back before retrying."""
+    COMPLETED = "PrepareCompleted"
+    """The CDI spec exists and the CDI IDs went back to the kubelet."""
+
+
+@dataclasses.dataclass(frozen=True)
+class PreparedDevice:
+    """One allocated device of a claim, as prepared on this node."""
+
+    request_names: tuple[str, ...]
+    """Base request names (subrequest suffix stripped: ``gpu/mig-1g`` is ``gpu``)."""
+    pool: str
+    device: str
+    """Device name in the pool: ``gpu-0``, ``gpu-0-mig-1g5gb-3``, ``gpu-0-shared``."""
+    share_id: str | None
+    """The allocation result's shareID (multi-allocatable devices), else None."""
+    cdi_ids: tuple[str, ...]
+    """Fully qualified CDI device IDs returned to the kubelet."""
+    gpu_uuid: str
+    """The physical GPU."""
+    mig_uuid: str | None = None
+    """The MIG device's UUID (static, or created at prepare)."""
+    mig_gpu_instance_id: int | None = None
+    """The GPU instance we created at prepare, so unprepare (or start-up clean-up) can destroy it."""
+    admin_access: bool = False
+    consumed_capacity: Mapping[str, str] = _NO_STRINGS
+    """Capacity name → quantity string, for shares of multi-allocatable devices."""
+    isolation: Mapping[str, str] = _NO_STRINGS
+    """Opaque per-manager state (MPS daemon id, time-slice applied, quota file, ...)."""
+
+    def __post_init__(self) -> None:
+        # Copy caller-owned mappings so that nobody can change a device after the fact.
+        object.__setattr__(self, "consumed_capacity", FrozenMap(self.consumed_capacity))
+        object.__setattr__(self, "isolation", FrozenMap(self.isolation))
+
+
+@dataclasses.dataclass(frozen=True)
+class PreparedClaim:
+    """A claim this node prepared (or started to prepare)."""
+
+    uid: ClaimUID
+    namespace: str
+    name: str
+    state: PrepareState
+    devices: tuple[PreparedDevice, ...]
+
+
+@dataclasses.dataclass(frozen=True)
+class Checkpoint:
+    """Every claim prepared on this node since boot `boot_id`, keyed by claim UID."""
+
+    boot_id: str
+    claims: Mapping[ClaimUID, PreparedClaim] = dataclasses.field(
+        default_factory=FrozenMap[ClaimUID, PreparedClaim]
+    )
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "claims", FrozenMap(self.claims))
+        for uid, claim in self.claims.items():
+            if uid != claim.uid:
+                raise ValueError(f"claim {claim.uid!r} is filed under the UID {uid!r}")
+
+    def with_claim(self, claim: PreparedClaim) -> Checkpoint:
+        """A copy with `claim` added, or replacing the claim with the same UID."""
+        return dataclasses.replace(self, claims={**self.claims, claim.uid: claim})
+
+    def without_claim(self, uid: ClaimUID) -> Checkpoint:
+        """A copy without the claim `uid` (unchanged if it is not there)."""
+        return dataclasses.replace(
+            self, claims={key: claim for key, claim in self.claims.items() if key != uid}
+        )

@@ -1,0 +1,79 @@
+"""The checkpoint file's envelope and the registry of schema versions.
+
+    {"kind": "GpuDraCheckpoint", "version": "v1", "checksum": "<sha256 hex>", "data": {...}}
+
+``checksum`` is the SHA-256 of the canonical JSON of ``data`` (`canonical_json`), so a torn or
+hand-edited file is detected, while the envelope itself stays readable by any future version.
+`decode` picks the decoder named by ``version``; `encode` always writes `LATEST`.
+
+Adding ``v2``: write ``v2.py`` beside ``v1.py`` (its own TypedDicts, ``encode`` and ``decode``
+to and from `model`), register it in `VERSIONS` and point `LATEST` at it. Keep ``v1``'s decoder,
+and keep the fixture test of ``v1`` passing. Mind rolling updates: the old plugin pod reads what
+the new one writes, and it cannot read ``v2`` (it would set the file aside as corrupt and start
+empty), so a release must be able to read ``v2`` before a later release starts writing it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from dra_driver.checkpoint import errors, model, v1
+
+KIND = "GpuDraCheckpoint"
+
+
+@dataclasses.dataclass(frozen=True)
+class Version:
+    """One on-disk schema: its name and its conversions to and from the model."""
+
+    name: str
+    encode: Callable[[model.Checkpoint], Mapping[str, Any]]
+    decode: Callable[[Any], model.Checkpoint]
+
+
+VERSIONS: Mapping[str, Version] = {
+    v1.VERSION: Version(name=v1.VERSION, encode=v1.encode, decode=v1.decode),
+}
+LATEST = VERSIONS[v1.VERSION]
+
+
+def canonical_json(data: Any) -> bytes:
+    """The bytes the checksum covers: sorted keys, no whitespace, ASCII only."""
+    return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=True).encode()
+
+
+def checksum(data: Any) -> str:
+    return hashlib.sha256(canonical_json(data)).hexdigest()
+
+
+def encode(checkpoint: model.Checkpoint) -> bytes:
+    """The file content for `checkpoint`, in the `LATEST` version (indented for people)."""
+    data = LATEST.encode(checkpoint)
+    envelope = {"kind": KIND, "version": LATEST.name, "checksum": checksum(data), "data": data}
+    return json.dumps(envelope, indent=2, ensure_ascii=True).encode() + b"\n"
+
+
+def decode(content: bytes) -> model.Checkpoint:
+    """The checkpoint in `content`; raises an `errors.CorruptCheckpointError` if it is not one."""
+    try:
+        envelope = json.loads(content)
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise errors.MalformedError(f"not JSON: {err}") from err
+    if not isinstance(envelope, dict) or envelope.get("kind") != KIND:
+        raise errors.MalformedError(f"not a {KIND} envelope")
+    name, recorded, data = envelope.get("version"), envelope.get("checksum"), envelope.get("data")
+    if not isinstance(name, str) or not isinstance(recorded, str) or "data" not in envelope:
+        raise errors.MalformedError("the envelope needs a version, a checksum and data")
+    version = VERSIONS.get(name)
+    if version is None:
+        raise errors.UnknownVersionError(
+            f"version {name!r} is not one of {', '.join(sorted(VERSIONS))}"
+        )
+    actual = checksum(data)
+    if actual != recorded:
+        raise errors.ChecksumMismatchError(f"checksum is {actual}, the file records {recorded}")
+    return version.decode(data)

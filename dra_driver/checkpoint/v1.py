@@ -1,0 +1,192 @@
+"""Checkpoint schema ``v1``: the JSON under the envelope's ``data`` key, and its conversion.
+
+    {"bootId": "...",
+     "claims": {"<claim UID>": {"namespace": "...", "name": "...", "state": "PrepareCompleted",
+                                "devices": [{"requestNames": ["gpu"], "pool": "node-a",
+                                             "device": "gpu-0", "shareId": null,
+                                             "cdiIds": ["k8s.gpu.dra.dev/claim=<uid>-gpu-0"],
+                                             "gpuUuid": "GPU-...", "migUuid": null,
+                                             "migGpuInstanceId": null, "adminAccess": false,
+                                             "consumedCapacity": {}, "isolation": {}}]}}}
+
+`encode` writes every field. `decode` is strict about the types of the fields it knows and lenient
+about the rest: unknown keys are ignored (a newer build may add some) and the optional fields may
+be missing. Once released, this schema never changes: a change is a new version beside this one
+(see `scheme`), and the fixture test keeps old files loading.
+"""
+
+from __future__ import annotations
+
+from typing import Any, TypedDict
+
+from dra_driver.checkpoint import errors, model
+
+VERSION = "v1"
+
+
+class DeviceV1(TypedDict):
+    requestNames: list[str]
+    pool: str
+    device: str
+    shareId: str | None
+    cdiIds: list[str]
+    gpuUuid: str
+    migUuid: str | None
+    migGpuInstanceId: int | None
+    adminAccess: bool
+    consumedCapacity: dict[str, str]
+    isolation: dict[str, str]
+
+
+class ClaimV1(TypedDict):
+    namespace: str
+    name: str
+    state: str
+    devices: list[DeviceV1]
+
+
+class DataV1(TypedDict):
+    bootId: str
+    claims: dict[str, ClaimV1]
+
+
+def encode(checkpoint: model.Checkpoint) -> DataV1:
+    """The ``v1`` data of `checkpoint`, claims ordered by UID."""
+    return {
+        "bootId": checkpoint.boot_id,
+        "claims": {uid: _encode_claim(checkpoint.claims[uid]) for uid in sorted(checkpoint.claims)},
+    }
+
+
+def decode(data: Any) -> model.Checkpoint:
+    """The checkpoint held by ``v1`` `data`; `errors.SchemaError` names the first bad field."""
+    obj = _object(data, "data")
+    claims = _object(obj.get("claims"), "data.claims")
+    return model.Checkpoint(
+        boot_id=_str(obj, "bootId", "data"),
+        claims={
+            model.ClaimUID(uid): _decode_claim(model.ClaimUID(uid), raw, f"data.claims[{uid!r}]")
+            for uid, raw in claims.items()
+        },
+    )
+
+
+def _encode_claim(claim: model.PreparedClaim) -> ClaimV1:
+    return {
+        "namespace": claim.namespace,
+        "name": claim.name,
+        "state": claim.state.value,
+        "devices": [_encode_device(device) for device in claim.devices],
+    }
+
+
+def _encode_device(device: model.PreparedDevice) -> DeviceV1:
+    return {
+        "requestNames": list(device.request_names),
+        "pool": device.pool,
+        "device": device.device,
+        "shareId": device.share_id,
+        "cdiIds": list(device.cdi_ids),
+        "gpuUuid": device.gpu_uuid,
+        "migUuid": device.mig_uuid,
+        "migGpuInstanceId": device.mig_gpu_instance_id,
+        "adminAccess": device.admin_access,
+        "consumedCapacity": dict(sorted(device.consumed_capacity.items())),
+        "isolation": dict(sorted(device.isolation.items())),
+    }
+
+
+def _decode_claim(uid: model.ClaimUID, raw: Any, where: str) -> model.PreparedClaim:
+    obj = _object(raw, where)
+    state = _str(obj, "state", where)
+    try:
+        prepare_state = model.PrepareState(state)
+    except ValueError:
+        raise errors.SchemaError(f"{where}.state: unknown state {state!r}") from None
+    devices = _list(obj.get("devices"), f"{where}.devices")
+    return model.PreparedClaim(
+        uid=uid,
+        namespace=_str(obj, "namespace", where),
+        name=_str(obj, "name", where),
+        state=prepare_state,
+        devices=tuple(
+            _decode_device(device, f"{where}.devices[{i}]") for i, device in enumerate(devices)
+        ),
+    )
+
+
+def _decode_device(raw: Any, where: str) -> model.PreparedDevice:
+    obj = _object(raw, where)
+    return model.PreparedDevice(
+        request_names=_strs(obj, "requestNames", where),
+        pool=_str(obj, "pool", where),
+        device=_str(obj, "device", where),
+        share_id=_optional_str(obj, "shareId", where),
+        cdi_ids=_strs(obj, "cdiIds", where),
+        gpu_uuid=_str(obj, "gpuUuid", where),
+        mig_uuid=_optional_str(obj, "migUuid", where),
+        mig_gpu_instance_id=_optional_int(obj, "migGpuInstanceId", where),
+        admin_access=_bool(obj, "adminAccess", where),
+        consumed_capacity=_str_map(obj, "consumedCapacity", where),
+        isolation=_str_map(obj, "isolation", where),
+    )
+
+
+# Field readers: each checks one JSON type and names the field in its error.
+
+
+def _object(value: Any, where: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise errors.SchemaError(f"{where}: expected an object, got {_kind(value)}")
+    return value
+
+
+def _list(value: Any, where: str) -> list[Any]:
+    if not isinstance(value, list):
+        raise errors.SchemaError(f"{where}: expected an array, got {_kind(value)}")
+    return value
+
+
+def _str(obj: dict[str, Any], key: str, where: str) -> str:
+    value = obj.get(key)
+    if not isinstance(value, str):
+        raise errors.SchemaError(f"{where}.{key}: expected a string, got {_kind(value)}")
+    return value
+
+
+def _optional_str(obj: dict[str, Any], key: str, where: str) -> str | None:
+    return None if obj.get(key) is None else _str(obj, key, where)
+
+
+def _optional_int(obj: dict[str, Any], key: str, where: str) -> int | None:
+    value = obj.get(key)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise errors.SchemaError(f"{where}.{key}: expected an integer, got {_kind(value)}")
+    return value
+
+
+def _bool(obj: dict[str, Any], key: str, where: str) -> bool:
+    value = obj.get(key, False)
+    if not isinstance(value, bool):
+        raise errors.SchemaError(f"{where}.{key}: expected a boolean, got {_kind(value)}")
+    return value
+
+
+def _strs(obj: dict[str, Any], key: str, where: str) -> tuple[str, ...]:
+    items = _list(obj.get(key), f"{where}.{key}")
+    if not all(isinstance(item, str) for item in items):
+        raise errors.SchemaError(f"{where}.{key}: expected an array of strings")
+    return tuple(items)
+
+
+def _str_map(obj: dict[str, Any], key: str, where: str) -> dict[str, str]:
+    items = _object(obj.get(key, {}), f"{where}.{key}")
+    if not all(isinstance(value, str) for value in items.values()):
+        raise errors.SchemaError(f"{where}.{key}: expected an object of strings")
+    return items
+
+
+def _kind(value: Any) -> str:
+    return "null" if value is None else type(value).__name__

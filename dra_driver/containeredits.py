@@ -1,0 +1,69 @@
+"""What a container gets for each prepared device: the CDI container edits.
+
+Every device sets environment variables under a prefix unique to the device on this node
+(``GPU_DRA_<DEVICE>_…``, e.g. ``GPU_DRA_GPU_0_MIG_1G5GB_6_UUID``), so a container holding several
+claims sees all of them without one overwriting another: ``_UUID`` (the GPU's, or the MIG
+device's), ``_TYPE``, and per type ``_PARENT_UUID``/``_PROFILE`` (MIG), ``_MEMORY_LIMIT`` (bytes),
+``_CORES`` (percent) and ``_SHARE_ID`` (shares), ``_TIMESLICE`` (time-sliced GPUs). With real GPUs
+the device nodes follow (``/dev/nvidia<minor>`` and the control nodes). A claim with shared devices
+also mounts its quota directory read-only and points ``GPUQ_CONFIG`` at the config in it.
+"""
+
+from __future__ import annotations
+
+import re
+
+from api import devicetypes
+from dra_driver import locating
+from dra_driver.cdi import spec
+from dra_driver.checkpoint import model
+from dra_driver.isolation import quotas
+
+CONTROL_NODES = ("/dev/nvidiactl", "/dev/nvidia-uvm", "/dev/nvidia-uvm-tools")
+
+
+def env_prefix(device: str) -> str:
+    return "GPU_DRA_" + re.sub(r"[^A-Z0-9]", "_", device.upper())
+
+
+def for_device(
+    prepared: model.PreparedDevice, located: locating.LocatedDevice, *, real_gpus: bool
+) -> spec.ContainerEdits:
+    prefix = env_prefix(prepared.device)
+    env = {
+        "UUID": prepared.mig_uuid or prepared.gpu_uuid,
+        "TYPE": located.type.value,
+    }
+    if located.type is devicetypes.DeviceType.MIG:
+        assert located.profile is not None
+        env |= {"PARENT_UUID": prepared.gpu_uuid, "PROFILE": located.profile.name}
+    if located.type is devicetypes.DeviceType.SHARED:
+        env |= {
+            "MEMORY_LIMIT": prepared.isolation.get("memoryLimit", ""),
+            "CORES": prepared.isolation.get("cores", ""),
+        }
+        if prepared.share_id:
+            env["SHARE_ID"] = prepared.share_id
+    if "timeslice" in prepared.isolation:
+        env["TIMESLICE"] = prepared.isolation["timeslice"]
+    nodes = (spec.DeviceNode(path=f"/dev/nvidia{located.gpu.minor}"),) if real_gpus else ()
+    return spec.ContainerEdits(
+        env=tuple(f"{prefix}_{key}={value}" for key, value in env.items()), device_nodes=nodes
+    )
+
+
+def for_claim(claim_uid: str, *, quota_dir: str | None, real_gpus: bool) -> spec.ContainerEdits:
+    """Edits every container of the claim gets once, whatever devices it uses."""
+    env: tuple[str, ...] = ()
+    mounts: tuple[spec.Mount, ...] = ()
+    if quota_dir is not None:
+        inside = f"{quotas.CONTAINER_ROOT}/{claim_uid}"
+        # The directory is writable (the shared accounting state lives there); the config in it
+        # is mounted again read-only on top, so no container can raise its own limit.
+        mounts = (
+            spec.Mount(quota_dir, inside, options=("rw", "nosuid", "nodev", "noexec", "bind")),
+            spec.Mount(f"{quota_dir}/{quotas.FILE}", f"{inside}/{quotas.FILE}"),
+        )
+        env = (f"GPUQ_CONFIG={inside}/{quotas.FILE}",)
+    nodes = tuple(spec.DeviceNode(path=path) for path in CONTROL_NODES) if real_gpus else ()
+    return spec.ContainerEdits(env=env, device_nodes=nodes, mounts=mounts)

@@ -1,0 +1,56 @@
+"""The per-claim memory-quota config that the preload library (``preload/``) enforces.
+
+A claim with shared devices gets a directory ``<plugin dir>/claims/<uid>/`` holding ``quota.conf``
+(read-only to containers): the memory limit of each GPU the claim shares, keyed by GPU UUID, and
+where the per-claim accounting state lives. Format (one ``key=value`` per line)::
+
+    version=1
+    device.GPU-8c6…memory_bytes=4294967296
+    state_file=/var/run/gpu-dra/claims/<uid>/state
+
+The directory is mounted into every container of the claim (see `containeredits`).
+"""
+
+from __future__ import annotations
+
+import pathlib
+import shutil
+from collections.abc import Mapping
+
+from dra_driver import atomicfiles
+
+FILE = "quota.conf"
+CONTAINER_ROOT = "/var/run/gpu-dra/claims"
+"""Where a claim's directory appears inside its containers."""
+
+
+def claim_dir(claims_root: pathlib.Path, claim_uid: str) -> pathlib.Path:
+    return claims_root / claim_uid
+
+
+def render(limits: Mapping[str, int], *, claim_uid: str) -> str:
+    lines = ["version=1"]
+    lines += [f"device.{uuid}.memory_bytes={limits[uuid]}" for uuid in sorted(limits)]
+    lines.append(f"state_file={CONTAINER_ROOT}/{claim_uid}/state")
+    return "\n".join(lines) + "\n"
+
+
+def write(claims_root: pathlib.Path, claim_uid: str, limits: Mapping[str, int]) -> pathlib.Path:
+    """Write the claim's quota config (atomically); return the claim's directory."""
+    directory = claim_dir(claims_root, claim_uid)
+    directory.mkdir(parents=True, exist_ok=True)
+    atomicfiles.write_bytes(
+        directory / FILE, render(limits, claim_uid=claim_uid).encode(), mode=0o444
+    )
+    return directory
+
+
+def remove(claims_root: pathlib.Path, claim_uid: str) -> None:
+    shutil.rmtree(claim_dir(claims_root, claim_uid), ignore_errors=True)
+
+
+def leftover_claims(claims_root: pathlib.Path) -> set[str]:
+    """UIDs of every claim directory present (for start-up reconciliation)."""
+    if not claims_root.is_dir():
+        return set()
+    return {path.name for path in claims_root.iterdir() if path.is_dir()}

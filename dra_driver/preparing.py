@@ -1,0 +1,415 @@
+"""Prepare and unprepare claims on the node: the flow behind NodePrepareResources (no gRPC here).
+
+Prepare, per claim, all under an ``flock`` on ``<plugin dir>/serialize.lock`` so that two plugin
+instances (a rolling update) never interleave:
+
+1. a claim already ``PrepareCompleted`` in the checkpoint gets the same answer again (idempotent);
+   one left ``PrepareStarted`` by an interrupted prepare is rolled back first;
+2. plan, without side effects: locate every allocated device on this node, refuse a device that
+   another claim holds (except distinct shares of a shared device, and admin access), resolve the
+   claim's opaque configs (`api`);
+3. record ``PrepareStarted`` with the plan;
+4. isolate: create MIG instances, write the quota config of shared devices, apply time-slicing;
+5. write the claim's CDI spec;
+6. record ``PrepareCompleted`` with the CDI IDs.
+
+A failure in 4–5 undoes what was done and fails only that claim, with a message the user sees in
+the pod's events. Unprepare walks the same path backwards and is idempotent; an unknown claim is
+already unprepared. `reconcile` runs at start-up and cleans what a crash or a reboot left behind.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import pathlib
+from collections.abc import Sequence
+
+import structlog
+
+from api import configentries, devicetypes, quantities, resolving
+from api import errors as api_errors
+from api.v1alpha1 import sharing, types
+from dra_driver import atomicfiles, claims, containeredits, hardware, inventory, locating
+from dra_driver.backends import GpuBackend
+from dra_driver.backends import errors as backend_errors
+from dra_driver.cdi import naming as cdi_naming
+from dra_driver.cdi import spec, writing
+from dra_driver.checkpoint import model, store
+from dra_driver.isolation import migs, quotas, timeslicing
+from dra_driver.slices import building, settings
+
+log = structlog.get_logger(__name__)
+
+_MIG = "mig"  # isolation key: "dynamic" (we create and destroy it) or "static" (an admin's)
+
+
+@dataclasses.dataclass(frozen=True)
+class NodeConfig:
+    """Where the node keeps its state and what it publishes."""
+
+    node_name: str
+    driver_name: str
+    plugin_dir: pathlib.Path
+    """``/var/lib/kubelet/plugins/<driver>``: checkpoint, lock, per-claim directories."""
+    cdi_dir: pathlib.Path
+    publish: settings.PublishSettings
+    real_gpus: bool
+    """Add the real device nodes to CDI specs (False with fake GPUs)."""
+
+    @property
+    def checkpoint_path(self) -> pathlib.Path:
+        return self.plugin_dir / "checkpoint.json"
+
+    @property
+    def lock_path(self) -> pathlib.Path:
+        return self.plugin_dir / "serialize.lock"
+
+    @property
+    def claims_root(self) -> pathlib.Path:
+        return self.plugin_dir / "claims"
+
+
+@dataclasses.dataclass(frozen=True)
+class Outcome:
+    """The answer for one claim: its prepared devices, or why it failed."""
+
+    devices: tuple[model.PreparedDevice, ...] = ()
+    error: str = ""
+
+
+class Preparer:
+    def __init__(self, backend: GpuBackend, config: NodeConfig, *, boot_id: str) -> None:
+        self.backend = backend
+        self.config = config
+        self.boot_id = boot_id
+        config.plugin_dir.mkdir(parents=True, exist_ok=True)
+
+    # -- public flows ---------------------------------------------------------------------
+
+    def prepare(self, batch: Sequence[claims.AllocatedClaim]) -> dict[str, Outcome]:
+        outcomes: dict[str, Outcome] = {}
+        with atomicfiles.locked(self.config.lock_path):
+            state = self._load()
+            for claim in batch:
+                bound = log.bind(claim=str(claim.ref))
+                try:
+                    devices, state = self._prepare(claim, state)
+                except claims.ClaimError as exc:
+                    bound.warning("claim.prepare_failed", error=str(exc))
+                    outcomes[claim.ref.uid] = Outcome(error=str(exc))
+                else:
+                    bound.info("claim.prepared", devices=[d.device for d in devices])
+                    outcomes[claim.ref.uid] = Outcome(devices=devices)
+        return outcomes
+
+    def unprepare(self, refs: Sequence[claims.ClaimRef]) -> dict[str, str]:
+        errors: dict[str, str] = {}
+        with atomicfiles.locked(self.config.lock_path):
+            state = self._load()
+            for ref in refs:
+                prepared = state.claims.get(ref.uid)
+                try:
+                    self._undo(prepared or _nothing(ref))
+                except backend_errors.BackendError as exc:
+                    log.error("claim.unprepare_failed", claim=str(ref), error=str(exc))
+                    errors[ref.uid] = f"unprepare of {ref} failed: {exc}"
+                    continue
+                if prepared is not None:
+                    state = state.without_claim(ref.uid)
+                    self._save(state)
+                log.info("claim.unprepared", claim=str(ref), known=prepared is not None)
+                errors[ref.uid] = ""
+        return errors
+
+    def reconcile(self) -> None:
+        """Start-up: roll back interrupted prepares, remove what no checkpoint entry owns."""
+        with atomicfiles.locked(self.config.lock_path):
+            result = store.load(self.config.checkpoint_path, boot_id=self.boot_id)
+            state = result.checkpoint
+            for prepared in list(state.claims.values()):
+                if prepared.state is model.PrepareState.STARTED:
+                    log.warning("claim.rolled_back", claim=prepared.uid)
+                    self._undo(prepared)
+                    state = state.without_claim(prepared.uid)
+            self._save(state)
+            owned = set(state.claims)
+            for uid in writing.claim_uids_with_specs(self.config.cdi_dir) - owned:
+                writing.remove_claim_spec(self.config.cdi_dir, uid)
+                log.warning("cdi.orphan_removed", claim=uid)
+            writing.remove_temp_files(self.config.cdi_dir)
+            for uid in quotas.leftover_claims(self.config.claims_root) - owned:
+                quotas.remove(self.config.claims_root, uid)
+                log.warning("claim_dir.orphan_removed", claim=uid)
+
+    def prepared(self) -> list[model.PreparedClaim]:
+        with atomicfiles.locked(self.config.lock_path):
+            return list(self._load().claims.values())
+
+    # -- one claim -----------------------------------------------------------------------
+
+    def _prepare(
+        self, claim: claims.AllocatedClaim, state: model.Checkpoint
+    ) -> tuple[tuple[model.PreparedDevice, ...], model.Checkpoint]:
+        uid = claim.ref.uid
+        existing = state.claims.get(uid)
+        if existing is not None and existing.state is model.PrepareState.COMPLETED:
+            return existing.devices, state
+        if existing is not None:
+            self._undo(existing)
+            state = state.without_claim(uid)
+        node = inventory.discover(
+            self.backend, node_name=self.config.node_name, owned_mig_uuids=_owned_migs(state)
+        )
+        planned = self._plan(claim, state, node)
+        state = state.with_claim(_claim(claim.ref, model.PrepareState.STARTED, planned))
+        self._save(state)
+        done: list[model.PreparedDevice] = []
+        try:
+            for device, located, config in planned_with(planned, node, self.config, claim):
+                done.append(self._isolate(device, located, config))
+            final = self._write_cdi(claim.ref, done, node)
+        except (backend_errors.BackendError, OSError, ValueError) as exc:
+            self._undo(
+                _claim(claim.ref, model.PrepareState.STARTED, [*done, *planned[len(done) :]])
+            )
+            self._save(state.without_claim(uid))
+            raise claims.ClaimError(f"preparing claim {claim.ref} failed: {exc}") from exc
+        state = state.with_claim(_claim(claim.ref, model.PrepareState.COMPLETED, final))
+        self._save(state)
+        return tuple(final), state
+
+    def _plan(
+        self, claim: claims.AllocatedClaim, state: model.Checkpoint, node: inventory.Inventory
+    ) -> list[model.PreparedDevice]:
+        entries = _decode_configs(claim, driver=self.config.driver_name)
+        planned = []
+        for allocated in claim.devices:
+            if allocated.pool != self.config.node_name:
+                raise claims.ClaimError(
+                    f"device {allocated.device} of claim {claim.ref} is from pool "
+                    f"{allocated.pool!r}; this node publishes pool {self.config.node_name!r}"
+                )
+            located = _locate(allocated.device, node, self.config)
+            _config_for(entries, allocated, located)  # validate now, before any side effect
+            _check_free(allocated, claim.ref, state)
+            isolation = {}
+            if located.type is devicetypes.DeviceType.MIG:
+                isolation[_MIG] = "static" if located.admin_mig else "dynamic"
+            planned.append(
+                model.PreparedDevice(
+                    request_names=(allocated.base_request,),
+                    pool=allocated.pool,
+                    device=allocated.device,
+                    share_id=allocated.share_id,
+                    cdi_ids=(),
+                    gpu_uuid=located.gpu.uuid,
+                    admin_access=allocated.admin_access,
+                    consumed_capacity=dict(allocated.consumed_capacity),
+                    isolation=isolation,
+                )
+            )
+        return planned
+
+    def _isolate(
+        self,
+        device: model.PreparedDevice,
+        located: locating.LocatedDevice,
+        config: types.Config | None,
+    ) -> model.PreparedDevice:
+        isolation = dict(device.isolation)
+        if located.type is devicetypes.DeviceType.GPU and not device.admin_access:
+            migs.whole_gpu(self.backend, located.gpu)
+            if config is not None and isinstance(config.sharing, sharing.TimeSlicingConfig):
+                isolation["timeslice"] = timeslicing.apply(
+                    self.backend, located.gpu.uuid, config.sharing
+                )
+        if located.type is devicetypes.DeviceType.MIG:
+            mig_uuid, instance_id = migs.ensure(self.backend, located)
+            return dataclasses.replace(
+                device, mig_uuid=mig_uuid, mig_gpu_instance_id=instance_id, isolation=isolation
+            )
+        if located.type is devicetypes.DeviceType.SHARED:
+            memory, cores = _share_limits(device, located, self.config.publish)
+            isolation |= {"memoryLimit": str(memory), "cores": str(cores)}
+        return dataclasses.replace(device, isolation=isolation)
+
+    def _write_cdi(
+        self, ref: claims.ClaimRef, devices: list[model.PreparedDevice], node: inventory.Inventory
+    ) -> list[model.PreparedDevice]:
+        limits: dict[str, int] = {}
+        for device in devices:
+            if "memoryLimit" in device.isolation:
+                uuid = device.gpu_uuid
+                limits[uuid] = limits.get(uuid, 0) + int(device.isolation["memoryLimit"])
+        quota_dir = None
+        if limits:
+            quota_dir = str(quotas.write(self.config.claims_root, ref.uid, limits))
+        real = self.config.real_gpus
+        cdi_devices = [
+            spec.Device(
+                name=cdi_naming.device_name(ref.uid, device.device, device.share_id),
+                edits=containeredits.for_device(
+                    device, _locate(device.device, node, self.config), real_gpus=real
+                ),
+            )
+            for device in devices
+        ]
+        common = containeredits.for_claim(ref.uid, quota_dir=quota_dir, real_gpus=real)
+        ids = writing.write_claim_spec(self.config.cdi_dir, ref.uid, cdi_devices, common)
+        return [
+            dataclasses.replace(device, cdi_ids=(cdi_id,))
+            for device, cdi_id in zip(devices, ids, strict=True)
+        ]
+
+    def _undo(self, prepared: model.PreparedClaim) -> None:
+        """Release what `prepared` holds; safe to repeat and on half-prepared claims."""
+        for device in prepared.devices:
+            mig = device.isolation.get(_MIG)
+            if mig == "dynamic" and device.mig_gpu_instance_id is not None:
+                migs.destroy(
+                    self.backend, device.gpu_uuid, gpu_instance_id=device.mig_gpu_instance_id
+                )
+            elif mig == "dynamic":  # interrupted between creating the instance and recording it
+                slot = self._mig_slot(device)
+                if slot is not None:
+                    migs.destroy_at(
+                        self.backend, device.gpu_uuid, profile_id=slot[0], placement=slot[1]
+                    )
+            if "timeslice" in device.isolation:
+                timeslicing.reset(self.backend, device.gpu_uuid)
+        writing.remove_claim_spec(self.config.cdi_dir, prepared.uid)
+        quotas.remove(self.config.claims_root, prepared.uid)
+
+    def _mig_slot(self, device: model.PreparedDevice) -> tuple[int, hardware.Placement] | None:
+        node = inventory.Inventory(
+            node_name=self.config.node_name,
+            gpus=tuple(
+                inventory.GpuInventory(info=gpu, mig_enabled=True)
+                for gpu in self.backend.gpus()
+                if gpu.uuid == device.gpu_uuid
+            ),
+        )
+        try:
+            located = locating.locate(device.device, node, config=self.config.publish)
+        except locating.DeviceNotFoundError:
+            return None
+        assert located.profile is not None
+        assert located.placement is not None
+        return located.profile.profile_id, located.placement
+
+    # -- checkpoint ----------------------------------------------------------------------
+
+    def _load(self) -> model.Checkpoint:
+        return store.load(self.config.checkpoint_path, boot_id=self.boot_id).checkpoint
+
+    def _save(self, state: model.Checkpoint) -> None:
+        store.save(self.config.checkpoint_path, state)
+
+
+def planned_with(
+    planned: list[model.PreparedDevice],
+    node: inventory.Inventory,
+    config: NodeConfig,
+    claim: claims.AllocatedClaim,
+) -> list[tuple[model.PreparedDevice, locating.LocatedDevice, types.Config | None]]:
+    entries = _decode_configs(claim, driver=config.driver_name)
+    result = []
+    for device, allocated in zip(planned, claim.devices, strict=True):
+        located = _locate(device.device, node, config)
+        result.append((device, located, _config_for(entries, allocated, located)))
+    return result
+
+
+def _decode_configs(claim: claims.AllocatedClaim, *, driver: str) -> list[configentries.Entry]:
+    try:
+        return configentries.decode(claim.config, driver=driver)
+    except api_errors.ConfigError as exc:
+        raise claims.ClaimError(f"claim {claim.ref}: bad opaque config: {exc}") from exc
+
+
+def _config_for(
+    entries: list[configentries.Entry],
+    allocated: claims.AllocatedDevice,
+    located: locating.LocatedDevice,
+) -> types.Config | None:
+    try:
+        entry = resolving.select(entries, request=allocated.request, device_type=located.type)
+    except api_errors.ConfigError as exc:
+        raise claims.ClaimError(f"device {allocated.device}: {exc}") from exc
+    if entry is None:
+        return None
+    if isinstance(entry.config.sharing, sharing.MpsConfig):
+        raise claims.ClaimError(
+            f"device {allocated.device}: MPS sharing is not available in this driver version "
+            "yet; use TimeSlicing, a MIG device or a shared device"
+        )
+    return entry.config
+
+
+def _locate(name: str, node: inventory.Inventory, config: NodeConfig) -> locating.LocatedDevice:
+    try:
+        return locating.locate(name, node, config=config.publish)
+    except locating.DeviceNotFoundError as exc:
+        raise claims.ClaimError(str(exc)) from exc
+
+
+def _check_free(
+    allocated: claims.AllocatedDevice, ref: claims.ClaimRef, state: model.Checkpoint
+) -> None:
+    if allocated.admin_access:
+        return
+    for other in state.claims.values():
+        if other.uid == ref.uid:
+            continue
+        for held in other.devices:
+            if held.device != allocated.device or held.pool != allocated.pool or held.admin_access:
+                continue
+            if allocated.share_id and held.share_id and allocated.share_id != held.share_id:
+                continue
+            raise claims.ClaimError(
+                f"device {allocated.device} is already prepared for claim "
+                f"{other.namespace}/{other.name} ({other.uid})"
+            )
+
+
+def _share_limits(
+    device: model.PreparedDevice, located: locating.LocatedDevice, publish: settings.PublishSettings
+) -> tuple[int, int]:
+    """Memory (bytes) and cores (percent) of a share: what the scheduler charged for it."""
+    if located.fixed_memory is not None:
+        return located.fixed_memory, building.CORES // publish.shared.compat_shares
+    consumed = device.consumed_capacity
+    try:
+        memory = quantities.parse_bytes(consumed["memory"])
+        cores = int(quantities.parse(consumed.get("cores", "0")))
+    except (KeyError, api_errors.ConfigError) as exc:
+        raise claims.ClaimError(
+            f"share of {device.device} has no usable consumedCapacity ({dict(consumed)}): "
+            "the cluster must support consumable capacity (DRAConsumableCapacity)"
+        ) from exc
+    return memory, cores
+
+
+def _owned_migs(state: model.Checkpoint) -> set[str]:
+    return {
+        device.mig_uuid
+        for claim in state.claims.values()
+        for device in claim.devices
+        if device.mig_uuid and device.isolation.get(_MIG) == "dynamic"
+    }
+
+
+def _claim(
+    ref: claims.ClaimRef, state: model.PrepareState, devices: Sequence[model.PreparedDevice]
+) -> model.PreparedClaim:
+    return model.PreparedClaim(
+        uid=model.ClaimUID(ref.uid),
+        namespace=ref.namespace,
+        name=ref.name,
+        state=state,
+        devices=tuple(devices),
+    )
+
+
+def _nothing(ref: claims.ClaimRef) -> model.PreparedClaim:
+    return _claim(ref, model.PrepareState.STARTED, ())

@@ -1,0 +1,318 @@
+"""The node's prepare/unprepare flow on fake GPUs (no gRPC, no API server).
+
+Covers: whole GPU, dynamic MIG (instance created at the allocated placement, destroyed after),
+an admin's static MIG instance (used, never destroyed), shared and fixed shares (limits from
+consumedCapacity into the quota config and env), time-slicing applied and reset; idempotency;
+per-claim errors (unknown device, foreign pool, device held by another claim, bad config, MPS,
+missing consumedCapacity) that fail only their claim and leave nothing behind; distinct shares of
+one device; unprepare idempotent; a failure mid-prepare rolled back; start-up reconciliation of an
+interrupted prepare and of orphaned CDI specs.
+"""
+
+from __future__ import annotations
+
+import json
+import pathlib
+from typing import Any
+
+import pytest
+
+from dra_driver import claims, hardware, preparing
+from dra_driver.backends.fake import backend as fake
+from dra_driver.cdi import spec, writing
+from dra_driver.checkpoint import model, store
+from dra_driver.slices import settings
+
+NODE = "node-a"
+DRIVER = "gpu.dra.dev"
+
+
+@pytest.fixture
+def gpus(tmp_path: pathlib.Path) -> fake.FakeBackend:
+    return fake.FakeBackend.from_spec(
+        "2xA100-40GB,1xL4", node_name=NODE, state_dir=tmp_path / "state"
+    )
+
+
+def _preparer(gpus: fake.FakeBackend, tmp_path: pathlib.Path, **publish: Any) -> preparing.Preparer:
+    config = preparing.NodeConfig(
+        node_name=NODE,
+        driver_name=DRIVER,
+        plugin_dir=tmp_path / "plugin",
+        cdi_dir=tmp_path / "cdi",
+        publish=settings.PublishSettings(**publish),
+        real_gpus=False,
+    )
+    return preparing.Preparer(gpus, config, boot_id="boot-1")
+
+
+@pytest.fixture
+def node(gpus: fake.FakeBackend, tmp_path: pathlib.Path) -> preparing.Preparer:
+    return _preparer(gpus, tmp_path)
+
+
+def claim(
+    uid: str, *results: dict[str, Any], config: list[dict[str, Any]] | None = None
+) -> claims.AllocatedClaim:
+    obj = {
+        "metadata": {"namespace": "ns", "name": f"claim-{uid}", "uid": uid},
+        "status": {
+            "allocation": {
+                "devices": {
+                    "results": [
+                        {"driver": DRIVER, "pool": NODE, "request": "r", **result}
+                        for result in results
+                    ],
+                    "config": config or [],
+                }
+            }
+        },
+    }
+    ref = claims.ClaimRef("ns", f"claim-{uid}", claims.ClaimUID(uid))
+    return claims.allocated(obj, ref=ref, driver=DRIVER)
+
+
+def spec_env(tmp_path: pathlib.Path, uid: str) -> dict[str, str]:
+    spec = json.loads((tmp_path / "cdi" / f"k8s.gpu.dra.dev-claim_{uid}.json").read_text())
+    env = [e for d in spec["devices"] for e in d["containerEdits"].get("env", [])]
+    env += spec.get("containerEdits", {}).get("env", [])
+    return dict(item.split("=", 1) for item in env)
+
+
+def test_whole_gpu(
+    node: preparing.Preparer, gpus: fake.FakeBackend, tmp_path: pathlib.Path
+) -> None:
+    out = node.prepare([claim("u1", {"device": "gpu-1"})])["u1"]
+    assert out.error == ""
+    (device,) = out.devices
+    assert device.cdi_ids == ("k8s.gpu.dra.dev/claim=u1-gpu-1",)
+    assert device.request_names == ("r",)
+    env = spec_env(tmp_path, "u1")
+    assert env["GPU_DRA_GPU_1_UUID"] == gpus.gpus()[1].uuid
+    assert env["GPU_DRA_GPU_1_TYPE"] == "gpu"
+
+
+def test_dynamic_mig_is_created_at_the_placement_and_destroyed_after(
+    node: preparing.Preparer, gpus: fake.FakeBackend, tmp_path: pathlib.Path
+) -> None:
+    a100 = gpus.gpus()[0].uuid
+    (device,) = node.prepare([claim("u1", {"device": "gpu-0-mig-3g20gb-4"})])["u1"].devices
+    (instance,) = gpus.status(a100).mig_instances
+    assert (instance.profile_name, instance.placement) == ("3g.20gb", hardware.Placement(4, 4))
+    assert device.mig_uuid == instance.uuid
+    env = spec_env(tmp_path, "u1")
+    assert env["GPU_DRA_GPU_0_MIG_3G20GB_4_UUID"] == instance.uuid
+    assert env["GPU_DRA_GPU_0_MIG_3G20GB_4_PARENT_UUID"] == a100
+    assert node.unprepare([claims.ClaimRef("ns", "claim-u1", claims.ClaimUID("u1"))]) == {"u1": ""}
+    assert gpus.status(a100).mig_instances == ()
+    assert writing.claim_uids_with_specs(tmp_path / "cdi") == set()
+
+
+def test_an_admins_mig_instance_is_used_and_never_destroyed(
+    node: preparing.Preparer, gpus: fake.FakeBackend
+) -> None:
+    a100 = gpus.gpus()[0].uuid
+    gpus.set_mig_mode(a100, enabled=True)
+    admin = gpus.create_mig_instance(a100, profile_id=14, placement=hardware.Placement(2, 2))
+    (device,) = node.prepare([claim("u1", {"device": "gpu-0-mig-2g10gb-2"})])["u1"].devices
+    assert device.mig_uuid == admin.uuid
+    node.unprepare([claims.ClaimRef("ns", "claim-u1", claims.ClaimUID("u1"))])
+    assert gpus.status(a100).mig_instances == (admin,)
+
+
+def test_shares_get_their_consumed_capacity_as_limits(
+    node: preparing.Preparer, gpus: fake.FakeBackend, tmp_path: pathlib.Path
+) -> None:
+    share = {"device": "gpu-2-shared", "consumedCapacity": {"memory": "4Gi", "cores": "30"}}
+    out = node.prepare(
+        [
+            claim("u1", {**share, "shareID": "aaaaaaaa-1"}),
+            claim("u2", {**share, "shareID": "bbbbbbbb-2"}),
+        ]
+    )
+    assert out["u1"].error == out["u2"].error == ""
+    assert out["u1"].devices[0].cdi_ids == ("k8s.gpu.dra.dev/claim=u1-gpu-2-shared-aaaaaaaa",)
+    env = spec_env(tmp_path, "u1")
+    assert env["GPU_DRA_GPU_2_SHARED_MEMORY_LIMIT"] == str(4 * 1024**3)
+    assert env["GPU_DRA_GPU_2_SHARED_CORES"] == "30"
+    assert env["GPU_DRA_GPU_2_SHARED_SHARE_ID"] == "aaaaaaaa-1"
+    assert env["GPUQ_CONFIG"] == "/var/run/gpu-dra/claims/u1/quota.conf"
+    conf = (tmp_path / "plugin" / "claims" / "u1" / "quota.conf").read_text()
+    assert f"device.{gpus.gpus()[2].uuid}.memory_bytes={4 * 1024**3}" in conf
+
+
+def test_fixed_shares_in_compat_mode(gpus: fake.FakeBackend, tmp_path: pathlib.Path) -> None:
+    node = _preparer(
+        gpus,
+        tmp_path,
+        mode=settings.Mode.COMPAT,
+        shared=settings.SharedSettings(compat_shares=4),
+    )
+    assert node.prepare([claim("u1", {"device": "gpu-2-share-3"})])["u1"].error == ""
+    env = spec_env(tmp_path, "u1")
+    assert env["GPU_DRA_GPU_2_SHARE_3_MEMORY_LIMIT"] == str(23034 // 4 * 1024**2)
+    assert env["GPU_DRA_GPU_2_SHARE_3_CORES"] == "25"
+
+
+def test_timeslicing_is_applied_and_reset(node: preparing.Preparer, gpus: fake.FakeBackend) -> None:
+    config = [
+        {
+            "source": "FromClaim",
+            "requests": [],
+            "opaque": {
+                "driver": DRIVER,
+                "parameters": {
+                    "apiVersion": "gpu.dra.dev/v1alpha1",
+                    "kind": "GpuConfig",
+                    "sharing": {
+                        "strategy": "TimeSlicing",
+                        "timeSlicingConfig": {"interval": "Long"},
+                    },
+                },
+            },
+        }
+    ]
+    l4 = gpus.gpus()[2].uuid
+    assert node.prepare([claim("u1", {"device": "gpu-2"}, config=config)])["u1"].error == ""
+    assert gpus.status(l4).timeslice is hardware.TimesliceInterval.LONG
+    node.unprepare([claims.ClaimRef("ns", "claim-u1", claims.ClaimUID("u1"))])
+    assert gpus.status(l4).timeslice is hardware.TimesliceInterval.DEFAULT
+
+
+def test_prepare_is_idempotent(node: preparing.Preparer, gpus: fake.FakeBackend) -> None:
+    first = node.prepare([claim("u1", {"device": "gpu-0-mig-1g5gb-6"})])["u1"]
+    again = node.prepare([claim("u1", {"device": "gpu-0-mig-1g5gb-6"})])["u1"]
+    assert first == again
+    assert len(gpus.status(gpus.gpus()[0].uuid).mig_instances) == 1
+
+
+MPS = {
+    "source": "FromClaim",
+    "requests": ["r"],
+    "opaque": {
+        "driver": DRIVER,
+        "parameters": {
+            "apiVersion": "gpu.dra.dev/v1alpha1",
+            "kind": "GpuConfig",
+            "sharing": {"strategy": "MPS"},
+        },
+    },
+}
+BAD = {
+    "source": "FromClaim",
+    "requests": [],
+    "opaque": {
+        "driver": DRIVER,
+        "parameters": {
+            "apiVersion": "gpu.dra.dev/v1alpha1",
+            "kind": "GpuConfig",
+            "sharing": {"strategy": "Magic"},
+        },
+    },
+}
+
+
+@pytest.mark.parametrize(
+    ("result", "config", "message"),
+    [
+        pytest.param({"device": "gpu-7"}, None, "this node has no GPU 7", id="no-such-gpu"),
+        pytest.param({"device": "gpu-2-mig-1g5gb-0"}, None, "has no MIG profile", id="l4-mig"),
+        pytest.param({"device": "gpu-0-mig-3g20gb-2"}, None, "cannot start at 2", id="placement"),
+        pytest.param({"device": "nvidia0"}, None, "not a device of this driver", id="foreign"),
+        pytest.param({"device": "gpu-0", "pool": "other"}, None, "from pool 'other'", id="pool"),
+        pytest.param({"device": "gpu-0"}, [MPS], "MPS sharing is not available", id="mps"),
+        pytest.param(
+            {"device": "gpu-0"},
+            [BAD],
+            "config[0].opaque.parameters.sharing.strategy",
+            id="bad-config",
+        ),
+        pytest.param(
+            {"device": "gpu-2-shared"}, None, "no usable consumedCapacity", id="no-capacity"
+        ),
+    ],
+)
+def test_a_bad_claim_fails_alone_and_leaves_nothing(
+    node: preparing.Preparer,
+    gpus: fake.FakeBackend,
+    tmp_path: pathlib.Path,
+    result: dict[str, Any],
+    config: list[dict[str, Any]] | None,
+    message: str,
+) -> None:
+    out = node.prepare([claim("bad", result, config=config), claim("good", {"device": "gpu-1"})])
+    assert message in out["bad"].error
+    assert out["bad"].devices == ()
+    assert out["good"].error == ""
+    assert writing.claim_uids_with_specs(tmp_path / "cdi") == {"good"}
+    assert set(
+        store.load(tmp_path / "plugin" / "checkpoint.json", boot_id="boot-1").checkpoint.claims
+    ) == {"good"}
+
+
+def test_a_device_held_by_another_claim_is_refused_but_distinct_shares_are_not(
+    node: preparing.Preparer,
+) -> None:
+    assert node.prepare([claim("u1", {"device": "gpu-0"})])["u1"].error == ""
+    assert (
+        "already prepared for claim ns/claim-u1 (u1)"
+        in node.prepare([claim("u2", {"device": "gpu-0"})])["u2"].error
+    )
+    admin = node.prepare([claim("u3", {"device": "gpu-0", "adminAccess": True})])["u3"]
+    assert admin.error == ""
+
+
+def test_unprepare_of_an_unknown_claim_succeeds(node: preparing.Preparer) -> None:
+    ref = claims.ClaimRef("ns", "ghost", claims.ClaimUID("ghost"))
+    assert node.unprepare([ref]) == {"ghost": ""}
+    assert node.unprepare([ref]) == {"ghost": ""}
+
+
+def test_a_failure_mid_prepare_is_rolled_back(
+    node: preparing.Preparer, gpus: fake.FakeBackend, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(*args: object, **kwargs: object) -> list[str]:
+        raise OSError("disk full")
+
+    monkeypatch.setattr(writing, "write_claim_spec", broken)
+    out = node.prepare([claim("u1", {"device": "gpu-0-mig-1g5gb-0"})])["u1"]
+    assert "disk full" in out.error
+    assert gpus.status(gpus.gpus()[0].uuid).mig_instances == ()
+    assert node.prepared() == []
+
+
+def test_reconcile_rolls_back_an_interrupted_prepare_and_removes_orphans(
+    node: preparing.Preparer, gpus: fake.FakeBackend, tmp_path: pathlib.Path
+) -> None:
+    a100 = gpus.gpus()[0].uuid
+    # As if the plugin died after creating the MIG instance, before recording it.
+    gpus.set_mig_mode(a100, enabled=True)
+    gpus.create_mig_instance(a100, profile_id=19, placement=hardware.Placement(6, 1))
+    started = model.PreparedClaim(
+        uid=model.ClaimUID("u1"),
+        namespace="ns",
+        name="claim-u1",
+        state=model.PrepareState.STARTED,
+        devices=(
+            model.PreparedDevice(
+                request_names=("r",),
+                pool=NODE,
+                device="gpu-0-mig-1g5gb-6",
+                share_id=None,
+                cdi_ids=(),
+                gpu_uuid=a100,
+                isolation={"mig": "dynamic"},
+            ),
+        ),
+    )
+    store.save(
+        tmp_path / "plugin" / "checkpoint.json",
+        model.Checkpoint(boot_id="boot-1").with_claim(started),
+    )
+    writing.write_claim_spec(
+        tmp_path / "cdi", "orphan", [spec.Device("orphan-gpu-1", spec.ContainerEdits(env=("A=1",)))]
+    )
+    node.reconcile()
+    assert gpus.status(a100).mig_instances == ()
+    assert node.prepared() == []
+    assert writing.claim_uids_with_specs(tmp_path / "cdi") == set()
