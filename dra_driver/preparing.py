@@ -97,6 +97,9 @@ class Preparer:
                 except claims.ClaimError as exc:
                     bound.warning("claim.prepare_failed", error=str(exc))
                     outcomes[claim.ref.uid] = Outcome(error=str(exc))
+                except Exception as exc:  # a bug must fail one claim, never the whole batch
+                    bound.exception("claim.prepare_crashed")
+                    outcomes[claim.ref.uid] = Outcome(error=f"internal error: {exc!r}")
                 else:
                     bound.info("claim.prepared", devices=[d.device for d in devices])
                     outcomes[claim.ref.uid] = Outcome(devices=devices)

@@ -8,7 +8,7 @@
     │   └── SchemaError            data does not match its version's schema
     └── CheckpointIOError          reading, setting aside or writing failed (`OSError` chained)
 
-`store.load` never raises a `CorruptCheckpointError`; an `CheckpointIOError` from it means the
+`store.load` never raises a `CorruptCheckpointError`; a `CheckpointIOError` from it means the
 node's state is unknown, and the process should stop rather than guess. From `store.save` it fails
 the claim being prepared or unprepared; the kubelet retries.
 """

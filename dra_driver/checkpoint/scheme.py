@@ -61,7 +61,7 @@ def decode(content: bytes) -> model.Checkpoint:
     """The checkpoint in `content`; raises an `errors.CorruptCheckpointError` if it is not one."""
     try:
         envelope = json.loads(content)
-    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as err:
         raise errors.MalformedError(f"not JSON: {err}") from err
     if not isinstance(envelope, dict) or envelope.get("kind") != KIND:
         raise errors.MalformedError(f"not a {KIND} envelope")

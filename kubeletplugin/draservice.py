@@ -1,0 +1,109 @@
+"""The DRA gRPC service (v1 and v1beta1, one implementation): protobuf in, domain calls, protobuf out.
+
+NodePrepareResources: GET every claim, turn it into our part of its allocation, prepare the batch
+(`dra_driver.preparing`), answer one entry per claim. A claim that fails gets its ``error`` set;
+the call itself fails only if the request is malformed. v1beta1 is the same service without the
+``share_id`` field, so the answer is built from the version's own message classes.
+"""
+
+from __future__ import annotations
+
+import types
+from collections.abc import Callable
+from typing import Any
+
+import grpc
+import structlog
+
+from dra_driver import claims, preparing
+from kubeletplugin import metrics
+from kubeletplugin.protos.dra.v1 import api_pb2 as v1
+from kubeletplugin.protos.dra.v1 import api_pb2_grpc as v1_grpc
+from kubeletplugin.protos.dra.v1beta1 import api_pb2 as v1beta1
+from kubeletplugin.protos.dra.v1beta1 import api_pb2_grpc as v1beta1_grpc
+
+log = structlog.get_logger(__name__)
+
+Fetch = Callable[[claims.ClaimRef], dict[str, Any]]
+
+
+class DraService:
+    """One servicer object per API version, sharing the preparer."""
+
+    def __init__(
+        self,
+        *,
+        preparer: preparing.Preparer,
+        fetch: Fetch,
+        driver: str,
+        stats: metrics.Metrics,
+        messages: types.ModuleType = v1,
+    ) -> None:
+        self._preparer = preparer
+        self._fetch = fetch
+        self._driver = driver
+        self._stats = stats
+        self._pb = messages
+
+    def NodePrepareResources(self, request: Any, context: grpc.ServicerContext) -> Any:  # noqa: N802
+        with self._stats.call("prepare"):
+            refs = [_ref(claim, context) for claim in request.claims]
+            answers: dict[str, Any] = {}
+            batch = []
+            for ref in refs:
+                try:
+                    obj = self._fetch(ref)
+                    batch.append(claims.allocated(obj, ref=ref, driver=self._driver))
+                except claims.ClaimError as exc:
+                    log.warning("claim.rejected", claim=str(ref), error=str(exc))
+                    answers[ref.uid] = self._pb.NodePrepareResourceResponse(error=str(exc))
+            for uid, outcome in self._preparer.prepare(batch).items():
+                answers[uid] = self._answer(outcome)
+            self._count_errors("prepare", answers.values())
+            return self._pb.NodePrepareResourcesResponse(claims=answers)
+
+    def NodeUnprepareResources(self, request: Any, context: grpc.ServicerContext) -> Any:  # noqa: N802
+        with self._stats.call("unprepare"):
+            refs = [_ref(claim, context) for claim in request.claims]
+            errors = self._preparer.unprepare(refs)
+            answers = {
+                uid: self._pb.NodeUnprepareResourceResponse(error=error)
+                for uid, error in errors.items()
+            }
+            self._count_errors("unprepare", answers.values())
+            return self._pb.NodeUnprepareResourcesResponse(claims=answers)
+
+    def _answer(self, outcome: preparing.Outcome) -> Any:
+        if outcome.error:
+            return self._pb.NodePrepareResourceResponse(error=outcome.error)
+        devices = []
+        for device in outcome.devices:
+            fields: dict[str, Any] = {
+                "request_names": list(device.request_names),
+                "pool_name": device.pool,
+                "device_name": device.device,
+                "cdi_device_ids": list(device.cdi_ids),
+            }
+            if device.share_id and self._pb is v1:  # v1beta1 has no share_id
+                fields["share_id"] = device.share_id
+            devices.append(self._pb.Device(**fields))
+        return self._pb.NodePrepareResourceResponse(devices=devices)
+
+    def _count_errors(self, operation: str, answers: Any) -> None:
+        failed = sum(1 for answer in answers if answer.error)
+        if failed:
+            self._stats.claim_errors.labels(operation).inc(failed)
+
+
+def _ref(claim: Any, context: grpc.ServicerContext) -> claims.ClaimRef:
+    if not (claim.uid and claim.namespace and claim.name):
+        context.abort(
+            grpc.StatusCode.INVALID_ARGUMENT, f"claim without uid/namespace/name: {claim}"
+        )
+    return claims.ClaimRef(claim.namespace, claim.name, claims.ClaimUID(claim.uid))
+
+
+def register(server: grpc.Server, **kwargs: Any) -> None:
+    """Serve the DRA service in both versions on `server`."""
+    v1_grpc.add_DRAPluginServicer_to_server(DraService(messages=v1, **kwargs), server)
+    v1beta1_grpc.add_DRAPluginServicer_to_server(DraService(messages=v1beta1, **kwargs), server)

@@ -1,0 +1,63 @@
+"""Prometheus metrics of the kubelet plugin (served on ``--metrics-port``).
+
+| metric | labels | meaning |
+|---|---|---|
+| ``gpu_dra_requests_total`` | operation, result | gRPC calls (prepare, unprepare), ok/error |
+| ``gpu_dra_request_duration_seconds`` | operation | call latency |
+| ``gpu_dra_requests_inflight`` | operation | calls being served now |
+| ``gpu_dra_claim_errors_total`` | operation | claims that failed inside a call |
+| ``gpu_dra_prepared_devices`` | type | devices prepared on this node now |
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+
+import prometheus_client
+
+_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 45)
+
+
+class Metrics:
+    def __init__(self, registry: prometheus_client.CollectorRegistry | None = None) -> None:
+        self.registry = registry or prometheus_client.CollectorRegistry()
+        self.requests = prometheus_client.Counter(
+            "gpu_dra_requests", "gRPC calls served", ["operation", "result"], registry=self.registry
+        )
+        self.duration = prometheus_client.Histogram(
+            "gpu_dra_request_duration_seconds",
+            "gRPC call latency",
+            ["operation"],
+            buckets=_BUCKETS,
+            registry=self.registry,
+        )
+        self.inflight = prometheus_client.Gauge(
+            "gpu_dra_requests_inflight",
+            "gRPC calls in flight",
+            ["operation"],
+            registry=self.registry,
+        )
+        self.claim_errors = prometheus_client.Counter(
+            "gpu_dra_claim_errors", "claims that failed", ["operation"], registry=self.registry
+        )
+        self.prepared_devices = prometheus_client.Gauge(
+            "gpu_dra_prepared_devices", "devices prepared now", ["type"], registry=self.registry
+        )
+
+    @contextlib.contextmanager
+    def call(self, operation: str) -> Iterator[None]:
+        self.inflight.labels(operation).inc()
+        try:
+            with self.duration.labels(operation).time():
+                yield
+        except BaseException:
+            self.requests.labels(operation, "error").inc()
+            raise
+        else:
+            self.requests.labels(operation, "ok").inc()
+        finally:
+            self.inflight.labels(operation).dec()
+
+    def serve(self, port: int, *, address: str) -> None:
+        prometheus_client.start_http_server(port, addr=address, registry=self.registry)
