@@ -29,7 +29,15 @@ import structlog
 from api import configentries, devicetypes, quantities, resolving
 from api import errors as api_errors
 from api.v1alpha1 import sharing, types
-from dra_driver import atomicfiles, claims, containeredits, hardware, inventory, locating
+from dra_driver import (
+    atomicfiles,
+    claims,
+    containeredits,
+    failpoints,
+    hardware,
+    inventory,
+    locating,
+)
 from dra_driver.backends import GpuBackend
 from dra_driver.backends import errors as backend_errors
 from dra_driver.cdi import naming as cdi_naming
@@ -166,11 +174,14 @@ class Preparer:
         planned = self._plan(claim, state, node)
         state = state.with_claim(_claim(claim.ref, model.PrepareState.STARTED, planned))
         self._save(state)
+        failpoints.hit("prepare.started-recorded")
         done: list[model.PreparedDevice] = []
         try:
             for device, located, config in planned_with(planned, node, self.config, claim):
                 done.append(self._isolate(device, located, config))
+            failpoints.hit("prepare.isolated")
             final = self._write_cdi(claim.ref, done, node)
+            failpoints.hit("prepare.cdi-written")
         except (backend_errors.BackendError, OSError, ValueError) as exc:
             self._undo(
                 _claim(claim.ref, model.PrepareState.STARTED, [*done, *planned[len(done) :]])
@@ -179,6 +190,7 @@ class Preparer:
             raise claims.ClaimError(f"preparing claim {claim.ref} failed: {exc}") from exc
         state = state.with_claim(_claim(claim.ref, model.PrepareState.COMPLETED, final))
         self._save(state)
+        failpoints.hit("prepare.completed-recorded")
         return tuple(final), state
 
     def _plan(
