@@ -10,7 +10,14 @@ import pathlib
 import subprocess
 
 BUILD_SCRIPT = pathlib.Path(__file__).resolve().parent.parent / "cluster" / "build.sh"
-NAMES = ("etcd", "kube-apiserver", "kube-scheduler", "kube-controller-manager")
+NAMES = (
+    "etcd",
+    "kube-apiserver",
+    "kube-scheduler",
+    "kube-controller-manager",
+    "fake-kubelet",
+    "cdi-check",
+)
 
 
 class BuildError(RuntimeError):

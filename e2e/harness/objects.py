@@ -67,7 +67,19 @@ def publish_fake_node(
     config: settings.PublishSettings | None = None,
 ) -> list[Obj]:
     """Create Node `name` and publish the slices a plugin with ``--gpus fake:<gpus>`` would."""
-    node = create_node(client, name)
+    create_node(client, name)
+    return publish_slices(client, name, gpus=gpus, config=config)
+
+
+def publish_slices(
+    client: kube.Kube,
+    name: str,
+    *,
+    gpus: str,
+    config: settings.PublishSettings | None = None,
+) -> list[Obj]:
+    """Publish, for the existing Node `name`, the slices of ``--gpus fake:<gpus>``."""
+    node = client.get(f"/api/v1/nodes/{name}")
     specs = fake_node_specs(name, gpus=gpus, config=config)
     owner = {
         "apiVersion": "v1",

@@ -20,10 +20,20 @@ _PR_SET_PDEATHSIG = 1
 class Process:
     """One named child process with its log file."""
 
-    def __init__(self, name: str, argv: Sequence[str], *, log_dir: pathlib.Path) -> None:
+    def __init__(
+        self,
+        name: str,
+        argv: Sequence[str],
+        *,
+        log_dir: pathlib.Path,
+        cwd: pathlib.Path | None = None,
+        env: dict[str, str] | None = None,
+    ) -> None:
         self.name = name
         self.argv = list(argv)
         self.log_path = log_dir / f"{name}.log"
+        self.cwd = cwd
+        self.env = env
         self._popen: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
@@ -35,6 +45,8 @@ class Process:
                 stderr=subprocess.STDOUT,
                 preexec_fn=_die_with_parent,  # noqa: PLW1509 - only sets the death signal
                 close_fds=True,
+                cwd=self.cwd,
+                env=None if self.env is None else {**os.environ, **self.env},
             )
 
     @property

@@ -1,0 +1,136 @@
+"""A fake node with our plugin on it: the fake kubelet (the kubelet's own DRA code) and the plugin.
+
+As on a real node, the fake kubelet starts first (it creates its Node, wipes the node's
+ResourceSlices, and watches the registry dir); then the plugin process (``python -m
+kubeletplugin`` with fake GPUs) registers through the real handshake. The fake kubelet prepares
+the pods bound to its node through the plugin, resolves the returned CDI IDs with the CDI Go
+library, and writes what each container would get to ``<records>/<namespace>_<pod>.json``.
+Until the plugin publishes its own ResourceSlices (the ResourceSlice controller), the harness
+publishes the same ones from the device builder.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import pathlib
+import sys
+from typing import Any
+
+from e2e.harness import controlplane, kube, objects, processes
+
+REPO = pathlib.Path(__file__).resolve().parents[2]
+
+
+@dataclasses.dataclass
+class PluginNode:
+    plane: controlplane.ControlPlane
+    client: kube.Kube
+    bin_dir: pathlib.Path
+    work_dir: pathlib.Path
+    name: str
+    gpus: str
+    pod_uid: str = "plugin-pod-1"
+    extra_args: tuple[str, ...] = ()
+    children: list[processes.Process] = dataclasses.field(default_factory=list)
+
+    @property
+    def registry_dir(self) -> pathlib.Path:
+        return self.work_dir / "plugins_registry"
+
+    @property
+    def plugin_dir(self) -> pathlib.Path:
+        return self.work_dir / "plugins" / objects.DRIVER
+
+    @property
+    def cdi_dir(self) -> pathlib.Path:
+        return self.work_dir / "cdi"
+
+    @property
+    def records_dir(self) -> pathlib.Path:
+        return self.work_dir / "records"
+
+    def start(self) -> None:
+        for directory in (self.registry_dir, self.plugin_dir, self.cdi_dir, self.records_dir):
+            directory.mkdir(parents=True, exist_ok=True)
+        logs = self.work_dir / "logs"
+        logs.mkdir(exist_ok=True)
+        kubelet = processes.Process(
+            f"fake-kubelet-{self.name}",
+            [
+                str(self.bin_dir / "fake-kubelet"),
+                f"--kubeconfig={self.plane.kubeconfig}",
+                f"--node-name={self.name}",
+                f"--registry-dir={self.registry_dir}",
+                f"--state-dir={self.work_dir / 'kubelet-state'}",
+                f"--cdi-dir={self.cdi_dir}",
+                f"--records-dir={self.records_dir}",
+                "--reconcile-period=1s",
+            ],
+            log_dir=logs,
+        )
+        self.children.append(kubelet)
+        kubelet.start()
+        kube.wait_for(self._node_ready, what=f"fake kubelet of {self.name} up", timeout=60)
+        self.start_plugin()
+        objects.publish_slices(self.client, self.name, gpus=self.gpus)
+
+    def start_plugin(self) -> processes.Process:
+        plugin = processes.Process(
+            f"plugin-{self.name}-{len(self.children)}",
+            [
+                sys.executable,
+                "-m",
+                "kubeletplugin",
+                f"--node-name={self.name}",
+                f"--gpus=fake:{self.gpus}",
+                f"--kubeconfig={self.plane.kubeconfig}",
+                f"--plugin-dir={self.plugin_dir}",
+                f"--registry-dir={self.registry_dir}",
+                f"--cdi-dir={self.cdi_dir}",
+                f"--pod-uid={self.pod_uid}",
+                "--sweep-interval=5",
+                *self.extra_args,
+            ],
+            log_dir=self.work_dir / "logs",
+            cwd=REPO,
+        )
+        self.children.append(plugin)
+        plugin.start()
+        kube.wait_for(self._registered, what=f"plugin of {self.name} registered", timeout=60)
+        return plugin
+
+    def stop(self) -> None:
+        for process in reversed(self.children):
+            process.stop()
+
+    def record(self, namespace: str, pod: str) -> dict[str, Any] | None:
+        path = self.records_dir / f"{namespace}_{pod}.json"
+        try:
+            record: dict[str, Any] = json.loads(path.read_text())
+        except FileNotFoundError:
+            return None
+        return record
+
+    def prepared_record(self, namespace: str, pod: str) -> dict[str, Any] | None:
+        record = self.record(namespace, pod)
+        return record if record is not None and not record.get("error") else None
+
+    def log_tails(self) -> str:
+        return "\n".join(f"--- {p.name} ---\n{p.log_tail(30)}" for p in self.children)
+
+    def _node_ready(self) -> bool:
+        if not self.client.exists(f"/api/v1/nodes/{self.name}"):
+            return False
+        node = self.client.get(f"/api/v1/nodes/{self.name}")
+        conditions = node.get("status", {}).get("conditions", [])
+        return any(c["type"] == "Ready" and c["status"] == "True" for c in conditions)
+
+    def _registered(self) -> bool:
+        sockets = list(self.registry_dir.glob("*-reg.sock"))
+        if not sockets:
+            return False
+        status = self.records_dir / "plugins.json"
+        if not status.exists():
+            return False
+        return objects.DRIVER in status.read_text()
