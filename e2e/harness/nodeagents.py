@@ -12,6 +12,7 @@ publishes the same ones from the device builder.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import pathlib
 import sys
@@ -97,7 +98,11 @@ class PluginNode:
         )
         self.children.append(plugin)
         plugin.start()
-        kube.wait_for(self._registered, what=f"plugin of {self.name} registered", timeout=60)
+        kube.wait_for(
+            functools.partial(self._registered, plugin),
+            what=f"plugin of {self.name} registered",
+            timeout=60,
+        )
         return plugin
 
     def stop(self) -> None:
@@ -126,7 +131,9 @@ class PluginNode:
         conditions = node.get("status", {}).get("conditions", [])
         return any(c["type"] == "Ready" and c["status"] == "True" for c in conditions)
 
-    def _registered(self) -> bool:
+    def _registered(self, plugin: processes.Process) -> bool:
+        if not plugin.running():
+            raise RuntimeError(f"the plugin exited:\n{plugin.log_tail()}")
         sockets = list(self.registry_dir.glob("*-reg.sock"))
         if not sockets:
             return False

@@ -1,0 +1,115 @@
+"""The kubelet plugin end to end: real scheduler, the kubelet's own DRA code, our plugin process.
+
+Covers: pods claiming a whole GPU, a MIG slice and a shared fraction are scheduled, prepared by
+our plugin through the fake kubelet's real registration and DRA calls, and each container's
+resolved CDI edits name the allocated fake device (the MIG slice as a MIG device created at the
+allocated placement, the share with its memory limit and quota config); deleting the pods
+unprepares them: CDI specs gone, MIG instance destroyed.
+"""
+
+from __future__ import annotations
+
+import functools
+import pathlib
+import shutil
+import tempfile
+from collections.abc import Iterator
+
+import pytest
+
+from dra_driver.backends.fake import backend as fake
+from e2e.conftest import Scenario
+from e2e.harness import kube, nodeagents, objects
+
+pytestmark = pytest.mark.e2e
+
+GPUS = "2xA100-40GB,1xL4"
+
+
+@pytest.fixture
+def plugin_node(
+    scenario: Scenario, bin_dir: pathlib.Path, request: pytest.FixtureRequest
+) -> Iterator[nodeagents.PluginNode]:
+    # Short, like /var/lib/kubelet: unix socket paths have a 108-byte limit.
+    work_dir = pathlib.Path(tempfile.mkdtemp(prefix="gdra-", dir="/tmp"))
+    node = nodeagents.PluginNode(
+        plane=scenario.plane,
+        client=scenario.client,
+        bin_dir=bin_dir,
+        work_dir=work_dir,
+        name=f"{scenario.namespace}-plugin-node",
+        gpus=GPUS,
+    )
+    scenario.nodes.append(node.name)
+    try:
+        node.start()
+        yield node
+    finally:
+        report = getattr(request.node, "rep_call", None)
+        if report is not None and report.failed:
+            request.node.add_report_section("teardown", "node agents", node.log_tails())
+        node.stop()
+        shutil.rmtree(work_dir, ignore_errors=True)
+
+
+def _env(record: dict[str, object]) -> dict[str, str]:
+    containers = record["containers"]
+    assert isinstance(containers, dict)
+    env = containers["main"]["env"]
+    return dict(item.split("=", 1) for item in env)
+
+
+def test_whole_gpu_mig_slice_and_share_are_prepared_and_unprepared(
+    scenario: Scenario, plugin_node: nodeagents.PluginNode
+) -> None:
+    client, ns, node = scenario.client, scenario.namespace, plugin_node.name
+    mig = [
+        objects.request(
+            "mig",
+            "mig.gpu.dra.dev",
+            selectors=['device.attributes["gpu.dra.dev"].profile == "3g.20gb"'],
+        )
+    ]
+    share = [objects.request("share", "shared.gpu.dra.dev", capacity={"memory": "4Gi"})]
+    scenario.schedule(node, "whole", [objects.request("gpu", "gpu.dra.dev")])
+    scenario.schedule(node, "slice", mig)
+    scenario.schedule(node, "share", share)
+    gpus = fake.FakeBackend.from_spec(GPUS, node_name=node, state_dir=plugin_node.plugin_dir)
+    uuids = [gpu.uuid for gpu in gpus.gpus()]
+    records = {}
+    for pod in ("whole", "slice", "share"):
+        records[pod] = kube.wait_for(
+            functools.partial(plugin_node.prepared_record, ns, pod),
+            what=f"{pod} prepared by the plugin",
+            timeout=60,
+        )
+    (whole,) = objects.allocated_devices(client, ns, "whole")
+    index = int(whole.split("-")[1])
+    env = _env(records["whole"])
+    assert env[f"GPU_DRA_GPU_{index}_UUID"] == uuids[index]
+
+    (slice_device,) = objects.allocated_devices(client, ns, "slice")
+    parent = int(slice_device.split("-")[1])
+    prefix = "GPU_DRA_" + slice_device.upper().replace("-", "_")
+    env = _env(records["slice"])
+    assert env[f"{prefix}_PARENT_UUID"] == uuids[parent]
+    instances = gpus.status(uuids[parent]).mig_instances
+    assert [i.uuid for i in instances] == [env[f"{prefix}_UUID"]]
+    assert instances[0].profile_name == "3g.20gb"
+
+    (share_result,) = objects.allocation(client, ns, "share")
+    prefix = "GPU_DRA_" + share_result["device"].upper().replace("-", "_")
+    env = _env(records["share"])
+    assert env[f"{prefix}_MEMORY_LIMIT"] == str(4 * 1024**3)
+    assert env[f"{prefix}_SHARE_ID"] == share_result["shareID"]
+    assert env["GPUQ_CONFIG"].endswith("/quota.conf")
+    assert len(list(plugin_node.cdi_dir.glob("*.json"))) == 3
+
+    for pod in ("whole", "slice", "share"):
+        client.delete(f"/api/v1/namespaces/{ns}/pods/{pod}")
+    kube.wait_for(
+        lambda: not list(plugin_node.cdi_dir.glob("*.json")),
+        what="CDI specs removed by unprepare",
+        timeout=60,
+    )
+    assert gpus.status(uuids[parent]).mig_instances == ()
