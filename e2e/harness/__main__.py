@@ -1,10 +1,11 @@
 """The local control plane for people: ``python -m e2e.harness demo`` or ``... up``.
 
-``demo`` builds (once) and starts a real control plane, publishes a fake 8×A100-40GB node the way
-the driver does, applies the quickstart examples of ``deploy/examples/``, waits until the real
-scheduler has placed every pod, prints what each claim got, and tears everything down. ``up``
-starts the control plane and keeps it running until Ctrl-C, printing a kubeconfig to use.
-Nothing is left behind, also on Ctrl-C.
+``demo`` builds (once) and starts a real control plane, starts a fake node (the fake kubelet made
+of the kubelet's own DRA code) with our kubelet plugin on fake 8×A100-40GB GPUs, applies the
+quickstart examples of ``deploy/examples/``, waits until the real scheduler has placed every pod and
+the plugin has prepared it, prints what each claim got and what its container gets, and tears
+everything down. ``up`` starts the control plane and keeps it running until Ctrl-C, printing a
+kubeconfig to use. Nothing is left behind, also on Ctrl-C.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import tempfile
 import time
 from collections.abc import Callable
 
-from e2e.harness import binaries, controlplane, kube, objects
+from e2e.harness import binaries, controlplane, kube, nodeagents, objects
 
 NODE = "demo-node"
 NAMESPACE = "default"
@@ -43,7 +44,18 @@ def main(argv: list[str] | None = None) -> int:
             client = kube.Kube(server=plane.server, token=plane.token, ca_file=str(plane.ca_file))
             if args.command == "up":
                 return _up(plane, step)
-            return _demo(client, args.gpus, step)
+            node = nodeagents.PluginNode(
+                plane=plane,
+                client=client,
+                bin_dir=bin_dir,
+                work_dir=pathlib.Path(work) / "node",
+                name=NODE,
+                gpus=args.gpus,
+            )
+            try:
+                return _demo(client, node, step)
+            finally:
+                node.stop()
     except KeyboardInterrupt:
         print("\ninterrupted: control plane stopped, temporary files removed", file=sys.stderr)
         return 130
@@ -57,9 +69,9 @@ def _up(plane: controlplane.ControlPlane, step: Callable[[str], None]) -> int:
     return 1
 
 
-def _demo(client: kube.Kube, gpus: str, step: Callable[[str], None]) -> int:
-    step(f"publishing fake node {NODE} with {gpus} (devices from the driver's device builder)")
-    objects.publish_fake_node(client, NODE, gpus=gpus)
+def _demo(client: kube.Kube, node: nodeagents.PluginNode, step: Callable[[str], None]) -> int:
+    step(f"starting fake node {NODE}: fake kubelet, then our plugin with fake:{node.gpus}")
+    node.start()
     step("applying the DeviceClasses of deploy/deviceclasses.yaml")
     objects.apply_device_classes(client)
     documents = objects.example_documents()
@@ -67,25 +79,46 @@ def _demo(client: kube.Kube, gpus: str, step: Callable[[str], None]) -> int:
     for body in documents:
         objects.create_object(client, NAMESPACE, body)
     pods = [doc["metadata"]["name"] for doc in documents if doc["kind"] == "Pod"]
+    records = {}
     for pod in pods:
-        step(f"waiting for the scheduler to place {pod}")
+        step(f"waiting for the scheduler to place {pod} and the plugin to prepare it")
         objects.wait_scheduled(client, NAMESPACE, pod)
-    rows = [("POD", "CLAIM", "DEVICE", "ALLOCATED")]
+        records[pod] = kube.wait_for(
+            functools.partial(node.record, NAMESPACE, pod), what=f"{pod} prepared", timeout=60
+        )
+    rows = [("POD", "CLAIM", "DEVICE", "ALLOCATED", "CONTAINER GETS")]
     for pod in pods:
         for claim in kube.wait_for(
             functools.partial(objects.pod_claims, client, NAMESPACE, pod),
             what=f"claims of {pod}",
         ).values():
             for result in objects.allocation(client, NAMESPACE, claim):
-                rows.append((pod, claim, result["device"], _detail(result)))
+                gets = _container_gets(records[pod], result["device"])
+                rows.append((pod, claim, result["device"], _detail(result), gets))
     print()
-    widths = [max(len(row[k]) for row in rows) for k in range(4)]
+    widths = [max(len(row[k]) for row in rows) for k in range(len(rows[0]))]
     for row in rows:
         print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)))
-    print(
-        "\nNot shown yet: what each container gets on the node (the kubelet plugin is not built)."
-    )
+    step("cleaning up")
     return 0
+
+
+def _container_gets(record: objects.Obj, device: str) -> str:
+    """The env our CDI spec gave the container for `device`, in short."""
+    if record.get("error"):
+        return f"prepare failed: {record['error']}"
+    prefix = "GPU_DRA_" + device.upper().replace("-", "_") + "_"
+    env = dict(
+        item.split("=", 1)
+        for container in record["containers"].values()
+        for item in container.get("env", [])
+    )
+    shown = []
+    for key in ("UUID", "MEMORY_LIMIT", "CORES", "TIMESLICE"):
+        value = env.get(prefix + key)
+        if value:
+            shown.append(f"{key.lower()}={value[:12] + '…' if key == 'UUID' else value}")
+    return ", ".join(shown) or "nothing"
 
 
 def _detail(result: objects.Obj) -> str:

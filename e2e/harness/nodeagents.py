@@ -73,6 +73,11 @@ class PluginNode:
         self.children.append(kubelet)
         kubelet.start()
         kube.wait_for(self._node_ready, what=f"fake kubelet of {self.name} up", timeout=60)
+        kube.wait_for(
+            (self.records_dir / "plugins.json").exists,
+            what=f"fake kubelet of {self.name} ready for plugins",
+            timeout=60,
+        )
         self.start_plugin()
         objects.publish_slices(self.client, self.name, gpus=self.gpus)
 
@@ -134,10 +139,9 @@ class PluginNode:
     def _registered(self, plugin: processes.Process) -> bool:
         if not plugin.running():
             raise RuntimeError(f"the plugin exited:\n{plugin.log_tail()}")
-        sockets = list(self.registry_dir.glob("*-reg.sock"))
-        if not sockets:
-            return False
         status = self.records_dir / "plugins.json"
-        if not status.exists():
+        try:
+            plugins = json.loads(status.read_text()).get("plugins") or []
+        except (FileNotFoundError, json.JSONDecodeError):
             return False
-        return objects.DRIVER in status.read_text()
+        return any(p["driver"] == objects.DRIVER and p["registered"] for p in plugins)
