@@ -90,6 +90,7 @@ class Preparer:
         self.backend = backend
         self.config = config
         self.boot_id = boot_id
+        self._last = model.Checkpoint(boot_id=boot_id)
         config.plugin_dir.mkdir(parents=True, exist_ok=True)
 
     # -- public flows ---------------------------------------------------------------------
@@ -155,6 +156,15 @@ class Preparer:
     def prepared(self) -> list[model.PreparedClaim]:
         with atomicfiles.locked(self.config.lock_path):
             return list(self._load().claims.values())
+
+    def device_counts(self) -> dict[str, int]:
+        """Prepared devices by type (``gpu``, ``mig``, ``shared``), as of this process's last
+        read or write of the checkpoint (for metrics; another plugin instance may differ)."""
+        counts = {kind.value: 0 for kind in devicetypes.DeviceType}
+        for claim in self._last.claims.values():
+            for device in claim.devices:
+                counts[_device_type(device).value] += 1
+        return counts
 
     # -- one claim -----------------------------------------------------------------------
 
@@ -315,10 +325,12 @@ class Preparer:
     # -- checkpoint ----------------------------------------------------------------------
 
     def _load(self) -> model.Checkpoint:
-        return store.load(self.config.checkpoint_path, boot_id=self.boot_id).checkpoint
+        self._last = store.load(self.config.checkpoint_path, boot_id=self.boot_id).checkpoint
+        return self._last
 
     def _save(self, state: model.Checkpoint) -> None:
         store.save(self.config.checkpoint_path, state)
+        self._last = state
 
 
 def planned_with(
@@ -403,6 +415,14 @@ def _share_limits(
             "the cluster must support consumable capacity (DRAConsumableCapacity)"
         ) from exc
     return memory, cores
+
+
+def _device_type(device: model.PreparedDevice) -> devicetypes.DeviceType:
+    if _MIG in device.isolation:
+        return devicetypes.DeviceType.MIG
+    if "memoryLimit" in device.isolation:
+        return devicetypes.DeviceType.SHARED
+    return devicetypes.DeviceType.GPU
 
 
 def _owned_migs(state: model.Checkpoint) -> set[str]:

@@ -60,6 +60,7 @@ class DraService:
             for uid, outcome in self._preparer.prepare(batch).items():
                 answers[uid] = self._answer(outcome)
             self._count_errors("prepare", answers.values())
+            self._count_devices()
             return self._pb.NodePrepareResourcesResponse(claims=answers)
 
     def NodeUnprepareResources(self, request: Any, context: grpc.ServicerContext) -> Any:  # noqa: N802
@@ -71,6 +72,7 @@ class DraService:
                 for uid, error in errors.items()
             }
             self._count_errors("unprepare", answers.values())
+            self._count_devices()
             return self._pb.NodeUnprepareResourcesResponse(claims=answers)
 
     def _answer(self, outcome: preparing.Outcome) -> Any:
@@ -88,6 +90,10 @@ class DraService:
                 fields["share_id"] = device.share_id
             devices.append(self._pb.Device(**fields))
         return self._pb.NodePrepareResourceResponse(devices=devices)
+
+    def _count_devices(self) -> None:
+        for kind, count in self._preparer.device_counts().items():
+            self._stats.prepared_devices.labels(kind).set(count)
 
     def _count_errors(self, operation: str, answers: Any) -> None:
         failed = sum(1 for answer in answers if answer.error)

@@ -316,3 +316,17 @@ def test_reconcile_rolls_back_an_interrupted_prepare_and_removes_orphans(
     assert gpus.status(a100).mig_instances == ()
     assert node.prepared() == []
     assert writing.claim_uids_with_specs(tmp_path / "cdi") == set()
+
+
+def test_device_counts_follow_prepare_and_unprepare(node: preparing.Preparer) -> None:
+    share = {"device": "gpu-2-shared", "shareID": "s-1", "consumedCapacity": {"memory": "1Gi"}}
+    node.prepare(
+        [
+            claim("u1", {"device": "gpu-1"}),
+            claim("u2", {"device": "gpu-0-mig-1g5gb-6"}),
+            claim("u3", share),
+        ]
+    )
+    assert node.device_counts() == {"gpu": 1, "mig": 1, "shared": 1}
+    node.unprepare([claims.ClaimRef("ns", "claim-u2", claims.ClaimUID("u2"))])
+    assert node.device_counts() == {"gpu": 1, "mig": 0, "shared": 1}
