@@ -67,18 +67,21 @@ def allocated(obj: Mapping[str, Any], *, ref: ClaimRef, driver: str) -> Allocate
     if not allocation:
         raise ClaimError(f"claim {ref} is not allocated")
     results = (allocation.get("devices") or {}).get("results") or []
-    devices = tuple(
-        AllocatedDevice(
-            request=result["request"],
-            pool=result["pool"],
-            device=result["device"],
-            share_id=result.get("shareID"),
-            consumed_capacity=dict(result.get("consumedCapacity") or {}),
-            admin_access=bool(result.get("adminAccess")),
+    try:
+        devices = tuple(
+            AllocatedDevice(
+                request=result["request"],
+                pool=result["pool"],
+                device=result["device"],
+                share_id=result.get("shareID"),
+                consumed_capacity=dict(result.get("consumedCapacity") or {}),
+                admin_access=bool(result.get("adminAccess")),
+            )
+            for result in results
+            if result.get("driver") == driver
         )
-        for result in results
-        if result.get("driver") == driver
-    )
+    except (KeyError, TypeError, AttributeError) as exc:
+        raise ClaimError(f"claim {ref} has a malformed allocation result: {exc!r}") from exc
     if not devices:
         raise ClaimError(f"claim {ref} has no devices allocated by driver {driver}")
     return AllocatedClaim(

@@ -40,15 +40,29 @@ from dra_driver import (
 )
 from dra_driver.backends import GpuBackend
 from dra_driver.backends import errors as backend_errors
+from dra_driver.cdi import errors as cdi_errors
 from dra_driver.cdi import naming as cdi_naming
 from dra_driver.cdi import spec, writing
+from dra_driver.checkpoint import errors as checkpoint_errors
 from dra_driver.checkpoint import model, store
 from dra_driver.isolation import migs, quotas, timeslicing
 from dra_driver.slices import building, settings
 
 log = structlog.get_logger(__name__)
 
-_MIG = "mig"  # isolation key: "dynamic" (we create and destroy it) or "static" (an admin's)
+_MIG = "mig"
+"""Isolation key of MIG devices: ``dynamic`` (we create the instance, and destroy it when no claim
+holds the device any more: admin access shares it with a user's claim) or ``static`` (an admin's
+instance, never touched)."""
+
+#: What the side effects of prepare and unprepare can raise: the claim fails, the process lives.
+_SIDE_EFFECT_ERRORS = (
+    backend_errors.BackendError,
+    cdi_errors.CdiError,
+    checkpoint_errors.CheckpointError,
+    OSError,
+    ValueError,
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -121,8 +135,8 @@ class Preparer:
             for ref in refs:
                 prepared = state.claims.get(ref.uid)
                 try:
-                    self._undo(prepared or _nothing(ref))
-                except backend_errors.BackendError as exc:
+                    self._undo(prepared or _nothing(ref), state)
+                except _SIDE_EFFECT_ERRORS as exc:
                     log.error("claim.unprepare_failed", claim=str(ref), error=str(exc))
                     errors[ref.uid] = f"unprepare of {ref} failed: {exc}"
                     continue
@@ -141,7 +155,7 @@ class Preparer:
             for prepared in list(state.claims.values()):
                 if prepared.state is model.PrepareState.STARTED:
                     log.warning("claim.rolled_back", claim=prepared.uid)
-                    self._undo(prepared)
+                    self._undo(prepared, state)
                     state = state.without_claim(prepared.uid)
             self._save(state)
             owned = set(state.claims)
@@ -176,7 +190,7 @@ class Preparer:
         if existing is not None and existing.state is model.PrepareState.COMPLETED:
             return existing.devices, state
         if existing is not None:
-            self._undo(existing)
+            self._undo(existing, state)
             state = state.without_claim(uid)
         node = inventory.discover(
             self.backend, node_name=self.config.node_name, owned_mig_uuids=_owned_migs(state)
@@ -192,9 +206,10 @@ class Preparer:
             failpoints.hit("prepare.isolated")
             final = self._write_cdi(claim.ref, done, node)
             failpoints.hit("prepare.cdi-written")
-        except (backend_errors.BackendError, OSError, ValueError) as exc:
+        except _SIDE_EFFECT_ERRORS as exc:
             self._undo(
-                _claim(claim.ref, model.PrepareState.STARTED, [*done, *planned[len(done) :]])
+                _claim(claim.ref, model.PrepareState.STARTED, [*done, *planned[len(done) :]]),
+                state,
             )
             self._save(state.without_claim(uid))
             raise claims.ClaimError(f"preparing claim {claim.ref} failed: {exc}") from exc
@@ -286,10 +301,13 @@ class Preparer:
             for device, cdi_id in zip(devices, ids, strict=True)
         ]
 
-    def _undo(self, prepared: model.PreparedClaim) -> None:
+    def _undo(self, prepared: model.PreparedClaim, state: model.Checkpoint) -> None:
         """Release what `prepared` holds; safe to repeat and on half-prepared claims."""
         for device in prepared.devices:
             mig = device.isolation.get(_MIG)
+            if mig == "dynamic" and _held_elsewhere(device, prepared.uid, state):
+                log.info("mig.kept", device=device.device, reason="another claim holds it")
+                mig = None
             if mig == "dynamic" and device.mig_gpu_instance_id is not None:
                 migs.destroy(
                     self.backend, device.gpu_uuid, gpu_instance_id=device.mig_gpu_instance_id
@@ -423,6 +441,16 @@ def _device_type(device: model.PreparedDevice) -> devicetypes.DeviceType:
     if "memoryLimit" in device.isolation:
         return devicetypes.DeviceType.SHARED
     return devicetypes.DeviceType.GPU
+
+
+def _held_elsewhere(device: model.PreparedDevice, uid: str, state: model.Checkpoint) -> bool:
+    """Whether a claim other than `uid` holds `device` (admin access shares a device)."""
+    return any(
+        held.device == device.device and held.pool == device.pool
+        for other in state.claims.values()
+        if other.uid != uid
+        for held in other.devices
+    )
 
 
 def _owned_migs(state: model.Checkpoint) -> set[str]:

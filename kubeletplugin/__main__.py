@@ -146,14 +146,15 @@ def run(args: argparse.Namespace, backend: backends.GpuBackend, stop: threading.
         health_port=args.healthcheck_port if args.healthcheck_port >= 0 else None,
         health_address=args.bind_address,
     )
+    reg.on_status = servers.set_ready
     servers.start()
-    # Everything loaded so far lives as long as the process: keep the garbage collector from
-    # walking it on every full collection (pauses of 10+ ms inside a prepare otherwise).
-    gc.freeze()
-    if args.metrics_port >= 0:
-        stats.serve(args.metrics_port, address=args.bind_address)
-    log.info("plugin.started", node=args.node_name, driver=args.driver_name, gpus=args.gpus)
     try:
+        # Everything loaded so far lives as long as the process: keep the garbage collector from
+        # walking it on every full collection (pauses of 10+ ms inside a prepare otherwise).
+        gc.freeze()
+        if args.metrics_port >= 0:
+            stats.serve(args.metrics_port, address=args.bind_address)
+        log.info("plugin.started", node=args.node_name, driver=args.driver_name, gpus=args.gpus)
         while not stop.wait(args.sweep_interval):
             sweeping.sweep(preparer, exists=fetcher.exists)
     finally:

@@ -9,6 +9,7 @@ and kept for the health check.
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from typing import Any
 
 import grpc
@@ -28,11 +29,18 @@ SERVICES = (
 
 
 class Registration:
-    def __init__(self, *, driver: str, endpoint: str) -> None:
+    def __init__(
+        self,
+        *,
+        driver: str,
+        endpoint: str,
+        on_status: Callable[[bool], None] = lambda registered: None,
+    ) -> None:
         self.driver = driver
         self.endpoint = endpoint
         self.registered = threading.Event()
         self.error = ""
+        self.on_status = on_status
 
     def GetInfo(self, request: Any, context: grpc.ServicerContext) -> Any:  # noqa: N802
         return pb.PluginInfo(
@@ -47,10 +55,12 @@ class Registration:
             self.error = ""
             self.registered.set()
             log.info("registration.accepted", driver=self.driver)
+            self.on_status(True)
         else:
             self.error = request.error or "rejected without a reason"
             self.registered.clear()
             log.error("registration.rejected", driver=self.driver, error=self.error)
+            self.on_status(False)
         return pb.RegistrationStatusResponse()
 
 

@@ -27,6 +27,10 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 log = structlog.get_logger(__name__)
 
 UNIX_PATH_MAX = 108
+LIVENESS = ""
+"""grpc.health.v1 service name of liveness: SERVING while the servers run."""
+READINESS = "readiness"
+"""grpc.health.v1 service name of readiness: SERVING once the kubelet accepted our registration."""
 
 
 def _short_hash(*parts: str) -> str:
@@ -77,6 +81,14 @@ class Servers:
     _health: health.HealthServicer | None = None
 
     def start(self) -> None:
+        """Start every server, or none: a failure stops what was started and re-raises."""
+        try:
+            self._start()
+        except BaseException:
+            self.stop()
+            raise
+
+    def _start(self) -> None:
         self.dra_socket.parent.mkdir(parents=True, exist_ok=True)
         self.registration_socket.parent.mkdir(parents=True, exist_ok=True)
         self._serve_unix(self.dra_socket, self.add_dra_services)
@@ -88,17 +100,19 @@ class Servers:
             server.add_insecure_port(f"{self.health_address}:{self.health_port}")
             server.start()
             self._servers.append(server)
-            self._health.set("", health_pb2.HealthCheckResponse.SERVING)
+            self._health.set(LIVENESS, health_pb2.HealthCheckResponse.SERVING)
+            self._health.set(READINESS, health_pb2.HealthCheckResponse.NOT_SERVING)
         log.info(
             "plugin.serving",
             dra_socket=str(self.dra_socket),
             registration_socket=str(self.registration_socket),
         )
 
-    def set_serving(self, serving: bool) -> None:
+    def set_ready(self, ready: bool) -> None:
+        """Readiness follows the kubelet's verdict on our registration."""
         if self._health is not None:
             status = health_pb2.HealthCheckResponse
-            self._health.set("", status.SERVING if serving else status.NOT_SERVING)
+            self._health.set(READINESS, status.SERVING if ready else status.NOT_SERVING)
 
     def stop(self, grace: float = 5.0) -> None:
         """Registration first (the kubelet stops using us), then the DRA server."""
@@ -115,7 +129,9 @@ class Servers:
             path.unlink()  # a stale socket of a previous run of this very pod
         server = grpc.server(futures.ThreadPoolExecutor(max_workers=self.workers))
         add(server)
-        if server.add_insecure_port(f"unix://{path}") == 0:
-            raise OSError(f"cannot listen on {path}")
+        try:
+            server.add_insecure_port(f"unix:{path}")
+        except RuntimeError as exc:  # grpc raises on a failed bind
+            raise OSError(f"cannot listen on {path}: {exc}") from exc
         server.start()
         self._servers.append(server)

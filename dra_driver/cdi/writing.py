@@ -53,6 +53,8 @@ def remove_claim_spec(cdi_dir: pathlib.Path, claim_uid: str) -> bool:
     path = cdi_dir / naming.spec_file_name(claim_uid)
     try:
         removed = atomicfiles.remove(path)
+    except NotADirectoryError:
+        return False  # the CDI dir is not a directory: no spec of ours can be in it
     except OSError as err:
         raise errors.SpecFileError(f"cannot remove the CDI spec {path}: {err}") from err
     if removed:

@@ -330,3 +330,19 @@ def test_device_counts_follow_prepare_and_unprepare(node: preparing.Preparer) ->
     assert node.device_counts() == {"gpu": 1, "mig": 1, "shared": 1}
     node.unprepare([claims.ClaimRef("ns", "claim-u2", claims.ClaimUID("u2"))])
     assert node.device_counts() == {"gpu": 1, "mig": 0, "shared": 1}
+
+
+@pytest.mark.parametrize("first", ["user", "admin"])
+def test_a_shared_mig_instance_goes_when_the_last_claim_holding_it_goes(
+    node: preparing.Preparer, gpus: fake.FakeBackend, first: str
+) -> None:
+    user = claim("user", {"device": "gpu-0-mig-2g10gb-4"})
+    admin = claim("admin", {"device": "gpu-0-mig-2g10gb-4", "adminAccess": True})
+    for item in [user, admin] if first == "user" else [admin, user]:
+        assert node.prepare([item])[item.ref.uid].error == ""
+    a100 = gpus.gpus()[0].uuid
+    assert len(gpus.status(a100).mig_instances) == 1
+    node.unprepare([user.ref if first == "user" else admin.ref])
+    assert len(gpus.status(a100).mig_instances) == 1
+    node.unprepare([admin.ref if first == "user" else user.ref])
+    assert gpus.status(a100).mig_instances == ()

@@ -1,0 +1,116 @@
+"""A rolling update: an old and a new plugin pod on one node, both serving, one plugin dir.
+
+Both instances have their own sockets and servers but share the plugin dir (checkpoint, lock,
+fake GPU state) and the CDI dir, as two pods of the DaemonSet do. Covers, with calls from many
+threads at once to both: the same claim gets identical answers everywhere and one MIG instance;
+of two claims that (wrongly) name the same whole GPU exactly one is prepared and the other fails
+with "already prepared", every time it is asked; a claim prepared by one instance is unprepared
+by the other; the new instance keeps serving (and unpreparing) after the old one stopped.
+"""
+
+from __future__ import annotations
+
+import functools
+import threading
+from collections.abc import Callable, Iterator
+from concurrent import futures
+from typing import Any
+
+import pytest
+
+from dra_driver import claims
+from dra_driver.checkpoint import model
+from tests.kubeletplugin import claimbook, pluginserver
+from tests.kubeletplugin.claimbook import claim, gpu, mig, shared
+
+THREADS = 12
+CALL_TIMEOUT = 30.0
+
+
+@pytest.fixture
+def pods(
+    layout: pluginserver.Layout, book: claimbook.ClaimBook
+) -> Iterator[list[tuple[pluginserver.PluginServer, pluginserver.Stubs]]]:
+    """The old pod and the new pod, each with the kubelet's stubs."""
+    old = pluginserver.PluginServer(layout, book=book, pod_uid="old-pod-uid")
+    new = pluginserver.PluginServer(layout, book=book, pod_uid="new-pod-uid")
+    with old, new, pluginserver.Stubs.of(old) as to_old, pluginserver.Stubs.of(new) as to_new:
+        yield [(old, to_old), (new, to_new)]
+
+
+def all_at_once(calls: list[Callable[[], Any]]) -> list[Any]:
+    """Run `calls` in threads released together; their results in order."""
+    barrier = threading.Barrier(len(calls))
+
+    def run(call: Callable[[], Any]) -> Any:
+        barrier.wait(timeout=10)
+        return call()
+
+    with futures.ThreadPoolExecutor(len(calls)) as pool:
+        return list(pool.map(run, calls, timeout=60))
+
+
+def prepare(stubs: pluginserver.Stubs, ref: claims.ClaimRef) -> Any:
+    """The v1 answer for one claim."""
+    return stubs.v1.prepare(ref, timeout=CALL_TIMEOUT).claims[ref.uid]
+
+
+def test_the_same_claim_prepared_everywhere_at_once_gets_one_answer(
+    pods: list[tuple[pluginserver.PluginServer, pluginserver.Stubs]], book: claimbook.ClaimBook
+) -> None:
+    obj = claim("u-same", mig(0, "3g.20gb", 4), shared(1, share_id="aaaaaaaa-1"))
+    book.add(obj)
+    ref = claimbook.ref(obj)
+    answers = all_at_once([functools.partial(prepare, pods[i % 2][1], ref) for i in range(THREADS)])
+    assert answers[0].error == ""
+    assert len(answers[0].devices) == 2
+    assert all(answer == answers[0] for answer in answers)
+    plugin = pods[0][0]
+    assert len(plugin.backend.status(plugin.backend.gpus()[0].uuid).mig_instances) == 1
+    assert plugin.layout.checkpointed() == {"u-same": model.PrepareState.COMPLETED}
+
+
+def test_two_claims_on_one_whole_gpu_exactly_one_wins(
+    pods: list[tuple[pluginserver.PluginServer, pluginserver.Stubs]], book: claimbook.ClaimBook
+) -> None:
+    both = [claim("u-x", gpu(1)), claim("u-y", gpu(1))]
+    for obj in both:
+        book.add(obj)
+    # Each pod is asked for each claim, several times, all at once.
+    asked = [claimbook.ref(both[(i // 2) % 2]) for i in range(THREADS)]
+    answers = all_at_once(
+        [functools.partial(prepare, pods[i % 2][1], ref) for i, ref in enumerate(asked)]
+    )
+    outcomes = [(ref.uid, answer.error) for ref, answer in zip(asked, answers, strict=True)]
+    winners = {uid for uid, error in outcomes if not error}
+    assert len(winners) == 1, outcomes
+    (winner,) = winners
+    (loser,) = {"u-x", "u-y"} - winners
+    refused = f"device gpu-1 is already prepared for claim ns/claim-{winner} ({winner})"
+    for uid, error in outcomes:
+        assert error == (refused if uid == loser else "")
+    layout = pods[0][0].layout
+    assert layout.checkpointed() == {winner: model.PrepareState.COMPLETED}
+    assert layout.cdi_spec(winner).exists()
+    assert not layout.cdi_spec(loser).exists()
+
+
+def test_a_claim_prepared_by_one_pod_is_unprepared_by_the_other(
+    pods: list[tuple[pluginserver.PluginServer, pluginserver.Stubs]], book: claimbook.ClaimBook
+) -> None:
+    (old, to_old), (new, to_new) = pods
+    obj = claim("u-moved", mig(0, "1g.5gb", 6), shared(1, share_id="bbbbbbbb-2"))
+    book.add(obj)
+    assert to_old.v1.prepare(claimbook.ref(obj)).claims["u-moved"].error == ""
+    old.stop()  # the old pod is gone; its sockets with it, the new pod's stay
+    assert not old.dra_socket.exists()
+    assert new.dra_socket.exists()
+    assert new.registration_socket.exists()
+
+    assert to_new.v1beta1.unprepare(claimbook.ref(obj)).claims["u-moved"].error == ""
+
+    layout = new.layout
+    assert not layout.cdi_spec("u-moved").exists()
+    assert not layout.quota_dir("u-moved").exists()
+    assert layout.checkpointed() == {}
+    assert new.backend.status(new.backend.gpus()[0].uuid).mig_instances == ()
