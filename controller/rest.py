@@ -1,0 +1,110 @@
+"""Plain-JSON requests to the API server through the official client's transport and credentials.
+
+The controllers send and read ``resource.k8s.io`` objects as JSON dicts, never as client models:
+an older client's models drop fields they do not know, and the ResourceSlice controller must
+compare exactly what it sent with what the server stored. Authentication, TLS and token refresh
+come from the `kubernetes` client's configuration.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+import urllib3
+from kubernetes import client
+from kubernetes.client.exceptions import ApiException
+
+from controller import errors
+
+Obj = dict[str, Any]
+
+
+class Rest:
+    def __init__(self, api: client.ApiClient) -> None:
+        self.api = api
+        self.requests = 0
+        """Requests sent so far (for benchmarks and the "no write when nothing changed" rule)."""
+        self.writes = 0
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        body: object = None,
+        query: Mapping[str, str] | None = None,
+        content_type: str = "application/json",
+        timeout: float = 30,
+    ) -> Obj:
+        response = self._send(method, path, body, query, content_type, timeout)
+        try:
+            payload = response.read()
+        finally:
+            response.response.release_conn()
+        result: Obj = json.loads(payload) if payload else {}
+        return result
+
+    def get(self, path: str, **query: str) -> Obj:
+        return self.request("GET", path, query=query or None)
+
+    def watch(self, path: str, *, timeout_seconds: int, **query: str) -> Iterator[Obj]:
+        """Watch events (``{"type": ..., "object": ...}``) until the server ends the watch."""
+        query = {**query, "watch": "true", "timeoutSeconds": str(timeout_seconds)}
+        response = self._send("GET", path, None, query, "application/json", timeout_seconds + 10)
+        try:
+            buffer = b""
+            for chunk in response.response.stream(4096):
+                buffer += chunk
+                while b"\n" in buffer:
+                    line, buffer = buffer.split(b"\n", 1)
+                    if line.strip():
+                        yield json.loads(line)
+        except (urllib3.exceptions.HTTPError, OSError) as exc:
+            raise errors.UnavailableError(f"watch of {path} broke off: {exc}") from exc
+        finally:
+            response.response.release_conn()
+
+    def _send(
+        self,
+        method: str,
+        path: str,
+        body: object,
+        query: Mapping[str, str] | None,
+        content_type: str,
+        timeout: float,
+    ) -> Any:
+        self.requests += 1
+        if method != "GET":
+            self.writes += 1
+        headers = {"Accept": "application/json"}
+        if body is not None:
+            headers["Content-Type"] = content_type
+        serialized = self.api.param_serialize(
+            method=method,
+            resource_path=path,
+            query_params=list((query or {}).items()),
+            header_params=headers,
+            body=body,
+            auth_settings=["BearerToken"],
+        )
+        try:
+            response = self.api.call_api(*serialized, _request_timeout=timeout)
+        except ApiException as exc:
+            raise errors.for_status(
+                exc.status or 0, f"{method} {path}: {exc.reason}", reason=str(exc.reason)
+            ) from exc
+        except (urllib3.exceptions.HTTPError, OSError) as exc:
+            raise errors.UnavailableError(f"{method} {path}: {exc}") from exc
+        if response.status >= 400:
+            message = response.read().decode(errors="replace")
+            response.response.release_conn()
+            try:
+                message = json.loads(message).get("message", message)
+            except ValueError:
+                pass
+            raise errors.for_status(
+                response.status, f"{method} {path}: HTTP {response.status}: {message}"
+            )
+        return response
