@@ -1,0 +1,99 @@
+"""What the cluster's API server can do, and so which mode the node publishes in.
+
+Full mode needs partitionable devices (counter sets) and consumable capacity (multi-allocatable
+devices with request policies). A server with those gates off accepts a full-mode pool but
+silently drops the fields, and its scheduler then hands one GPU to several claims (shown by the
+e2e compatibility scenarios). So the node asks the server itself: a server-side dry-run create of
+a probe slice of each kind, compared with what the server says it would store. Nothing is
+written.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import structlog
+
+from controller import errors, rest
+from dra_driver.slices import settings
+
+log = structlog.get_logger(__name__)
+
+GROUP_PATH = "/apis/resource.k8s.io"
+
+
+@dataclasses.dataclass(frozen=True)
+class Capabilities:
+    versions: tuple[str, ...]
+    """``resource.k8s.io`` versions served, newest preferred first."""
+    partitionable_devices: bool
+    consumable_capacity: bool
+
+    @property
+    def mode(self) -> settings.Mode:
+        full = self.partitionable_devices and self.consumable_capacity
+        return settings.Mode.FULL if full else settings.Mode.COMPAT
+
+
+def detect(client: rest.Rest, *, driver: str, node_name: str) -> Capabilities:
+    group = client.get(GROUP_PATH)
+    versions = tuple(v["version"] for v in group.get("versions", []))
+    if "v1" not in versions:
+        raise errors.RejectedError(
+            f"the API server serves resource.k8s.io {list(versions)}, not v1 (Kubernetes >= 1.34)"
+        )
+    counters = _keeps(client, _probe(driver, node_name, counters=True), "sharedCounters")
+    shared = _probe(driver, node_name, counters=False)
+    consumable = _keeps(client, shared, "devices", 0, "allowMultipleAllocations")
+    found = Capabilities(versions, partitionable_devices=counters, consumable_capacity=consumable)
+    log.info(
+        "server.capabilities",
+        versions=list(versions),
+        partitionable_devices=counters,
+        consumable_capacity=consumable,
+        mode=found.mode.value,
+    )
+    return found
+
+
+def _keeps(client: rest.Rest, body: rest.Obj, *path: str | int) -> bool:
+    stored = client.request(
+        "POST", "/apis/resource.k8s.io/v1/resourceslices", body=body, query={"dryRun": "All"}
+    )
+    node: object = stored.get("spec")
+    for key in path:
+        in_dict = isinstance(node, dict) and isinstance(key, str) and key in node
+        in_list = isinstance(node, list) and isinstance(key, int) and key < len(node)
+        if not (in_dict or in_list):
+            return False
+        node = node[key]  # type: ignore[index]
+    return bool(node)
+
+
+def _probe(driver: str, node_name: str, *, counters: bool) -> rest.Obj:
+    spec: rest.Obj = {
+        "driver": driver,
+        "nodeName": node_name,
+        "pool": {"name": f"{node_name}-capability-probe", "generation": 1, "resourceSliceCount": 1},
+    }
+    if counters:
+        spec["sharedCounters"] = [{"name": "probe", "counters": {"memory": {"value": "1Gi"}}}]
+    else:
+        spec["devices"] = [
+            {
+                "name": "probe",
+                "allowMultipleAllocations": True,
+                "capacity": {
+                    "memory": {
+                        "value": "1Gi",
+                        "requestPolicy": {"default": "1Mi", "validRange": {"min": "1Mi"}},
+                    }
+                },
+            }
+        ]
+    return {
+        "apiVersion": "resource.k8s.io/v1",
+        "kind": "ResourceSlice",
+        "metadata": {"generateName": "capability-probe-"},
+        "spec": spec,
+    }
