@@ -8,6 +8,7 @@ come from the `kubernetes` client's configuration.
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Iterator, Mapping
 from typing import Any
@@ -100,10 +101,8 @@ class Rest:
         if response.status >= 400:
             message = response.read().decode(errors="replace")
             response.response.release_conn()
-            try:
+            with contextlib.suppress(ValueError):
                 message = json.loads(message).get("message", message)
-            except ValueError:
-                pass
             raise errors.for_status(
                 response.status, f"{method} {path}: HTTP {response.status}: {message}"
             )

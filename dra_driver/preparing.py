@@ -171,6 +171,11 @@ class Preparer:
         with atomicfiles.locked(self.config.lock_path):
             return list(self._load().claims.values())
 
+    def owned_mig_uuids(self) -> set[str]:
+        """The MIG instances this driver created for the claims prepared now."""
+        with atomicfiles.locked(self.config.lock_path):
+            return _owned_migs(self._load())
+
     def device_counts(self) -> dict[str, int]:
         """Prepared devices by type (``gpu``, ``mig``, ``shared``), as of this process's last
         read or write of the checkpoint (for metrics; another plugin instance may differ)."""

@@ -113,3 +113,46 @@ def test_whole_gpu_mig_slice_and_share_are_prepared_and_unprepared(
         timeout=60,
     )
     assert gpus.status(uuids[parent]).mig_instances == ()
+
+
+def _prepared_and_unprepared(scenario: Scenario, node: nodeagents.PluginNode, pod: str) -> None:
+    client, ns = scenario.client, scenario.namespace
+    scenario.schedule(node.name, pod, [objects.request("gpu", "gpu.dra.dev")])
+    kube.wait_for(
+        functools.partial(node.prepared_record, ns, pod), what=f"{pod} prepared", timeout=60
+    )
+    client.delete(f"/api/v1/namespaces/{ns}/pods/{pod}")
+    kube.wait_for(
+        lambda: not list(node.cdi_dir.glob("*.json")), what=f"{pod} unprepared", timeout=60
+    )
+
+
+def test_the_plugin_republishes_after_the_kubelet_wipes_its_slices(
+    scenario: Scenario, plugin_node: nodeagents.PluginNode
+) -> None:
+    kubelet = plugin_node.children[0]
+    kubelet.stop()
+    before = {s["metadata"]["name"] for s in scenario.client.items(objects.SLICES)}
+    plugin_node.start_kubelet()  # its start-up wipes the node's slices
+    kube.wait_for(plugin_node.published, what="slices republished", timeout=60)
+    after = {s["metadata"]["name"] for s in scenario.client.items(objects.SLICES)}
+    assert after - before, "the wiped slices were published again (with new names)"
+    _prepared_and_unprepared(scenario, plugin_node, "after-wipe")
+
+
+def test_a_rolling_update_hands_over_without_a_gap(
+    scenario: Scenario, plugin_node: nodeagents.PluginNode
+) -> None:
+    old = plugin_node.children[1]
+    plugin_node.start_plugin(pod_uid="plugin-pod-2")
+    sockets = sorted(p.name for p in plugin_node.registry_dir.iterdir())
+    assert sockets == [
+        f"{objects.DRIVER}-plugin-pod-1-reg.sock",
+        f"{objects.DRIVER}-plugin-pod-2-reg.sock",
+    ]
+    old.stop()
+    assert [p.name for p in plugin_node.registry_dir.iterdir()] == [
+        f"{objects.DRIVER}-plugin-pod-2-reg.sock"
+    ]
+    assert plugin_node.published()
+    _prepared_and_unprepared(scenario, plugin_node, "after-update")

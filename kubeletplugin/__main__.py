@@ -20,15 +20,17 @@ import grpc
 import structlog
 from kubernetes import client, config
 
-from dra_driver import backends, inventory, logs, preparing
+from controller import rest
+from dra_driver import backends, logs, preparing
 from dra_driver.backends import errors as backend_errors
 from dra_driver.checkpoint import store
-from dra_driver.slices import building, settings
+from dra_driver.slices import settings
 from kubeletplugin import (
     claimfetching,
     draservice,
     health,
     metrics,
+    publishing,
     registration,
     serving,
     sweeping,
@@ -54,7 +56,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     add("--cdi-dir", type=pathlib.Path, default=pathlib.Path("/var/run/cdi"))
     add("--kubeconfig", help="default: in-cluster configuration")
-    add("--mode", choices=[m.value for m in settings.Mode], default=settings.Mode.FULL.value)
+    add(
+        "--mode",
+        choices=["auto", *(m.value for m in settings.Mode)],
+        default="auto",
+        help="auto: full if the API server has partitionable devices and consumable capacity",
+    )
+    add("--resync-interval", type=float, default=60.0, help="seconds between slice resyncs")
     add("--no-dynamic-mig", action="store_true")
     add("--sharing-strategy", choices=[s.value for s in settings.SharingStrategy], default="mps")
     add("--compat-shares", type=int, default=0)
@@ -98,8 +106,15 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def run(args: argparse.Namespace, backend: backends.GpuBackend, stop: threading.Event) -> None:
+    api = (
+        config.new_client_from_config(args.kubeconfig) if args.kubeconfig else _in_cluster_client()
+    )
+    client = rest.Rest(api)
+    mode = publishing.decide_mode(
+        client, requested=args.mode, driver=args.driver_name, node_name=args.node_name, stop=stop
+    )
     publish = settings.PublishSettings(
-        mode=settings.Mode(args.mode),
+        mode=mode,
         dynamic_mig=not args.no_dynamic_mig,
         shared=settings.SharedSettings(
             strategy=settings.SharingStrategy(args.sharing_strategy),
@@ -116,13 +131,18 @@ def run(args: argparse.Namespace, backend: backends.GpuBackend, stop: threading.
     )
     preparer = preparing.Preparer(backend, node_config, boot_id=store.current_boot_id())
     preparer.reconcile()
-    api = (
-        config.new_client_from_config(args.kubeconfig) if args.kubeconfig else _in_cluster_client()
-    )
     fetcher = claimfetching.ClaimFetcher(api)
     stats = metrics.Metrics()
     board = health.Board()
-    board.set_devices(_published(backend, args.node_name, publish))
+    publisher = publishing.Publisher(
+        client=client,
+        backend=backend,
+        preparer=preparer,
+        publish=publish,
+        driver=args.driver_name,
+        node_name=args.node_name,
+        board=board,
+    )
     reg = registration.Registration(
         driver=args.driver_name,
         endpoint=str(
@@ -148,6 +168,7 @@ def run(args: argparse.Namespace, backend: backends.GpuBackend, stop: threading.
     )
     reg.on_status = servers.set_ready
     servers.start()
+    publisher.start(stop, resync=args.resync_interval)
     try:
         # Everything loaded so far lives as long as the process: keep the garbage collector from
         # walking it on every full collection (pauses of 10+ ms inside a prepare otherwise).
@@ -158,19 +179,10 @@ def run(args: argparse.Namespace, backend: backends.GpuBackend, stop: threading.
         while not stop.wait(args.sweep_interval):
             sweeping.sweep(preparer, exists=fetcher.exists)
     finally:
+        stop.set()
         board.close()
         servers.stop()
-
-
-def _published(
-    backend: backends.GpuBackend, node_name: str, publish: settings.PublishSettings
-) -> list[health.DeviceHealth]:
-    node = inventory.discover(backend, node_name=node_name)
-    return [
-        health.DeviceHealth(pool=node_name, device=device["name"])
-        for group in building.build(node, publish)
-        for device in group.devices
-    ]
+        publisher.join()
 
 
 def _in_cluster_client() -> client.ApiClient:

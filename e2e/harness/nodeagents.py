@@ -5,8 +5,7 @@ ResourceSlices, and watches the registry dir); then the plugin process (``python
 kubeletplugin`` with fake GPUs) registers through the real handshake. The fake kubelet prepares
 the pods bound to its node through the plugin, resolves the returned CDI IDs with the CDI Go
 library, and writes what each container would get to ``<records>/<namespace>_<pod>.json``.
-Until the plugin publishes its own ResourceSlices (the ResourceSlice controller), the harness
-publishes the same ones from the device builder.
+The plugin publishes the node's ResourceSlices itself (after the kubelet's start-up wipe).
 """
 
 from __future__ import annotations
@@ -54,10 +53,16 @@ class PluginNode:
     def start(self) -> None:
         for directory in (self.registry_dir, self.plugin_dir, self.cdi_dir, self.records_dir):
             directory.mkdir(parents=True, exist_ok=True)
-        logs = self.work_dir / "logs"
-        logs.mkdir(exist_ok=True)
+        (self.work_dir / "logs").mkdir(exist_ok=True)
+        self.start_kubelet()
+        self.start_plugin()
+        kube.wait_for(self._published, what=f"slices of {self.name} published", timeout=60)
+
+    def start_kubelet(self) -> processes.Process:
+        """Start (or restart) the fake kubelet; like the real one it wipes the node's slices."""
+        (self.records_dir / "plugins.json").unlink(missing_ok=True)
         kubelet = processes.Process(
-            f"fake-kubelet-{self.name}",
+            f"fake-kubelet-{self.name}-{len(self.children)}",
             [
                 str(self.bin_dir / "fake-kubelet"),
                 f"--kubeconfig={self.plane.kubeconfig}",
@@ -68,7 +73,7 @@ class PluginNode:
                 f"--records-dir={self.records_dir}",
                 "--reconcile-period=1s",
             ],
-            log_dir=logs,
+            log_dir=self.work_dir / "logs",
         )
         self.children.append(kubelet)
         kubelet.start()
@@ -78,10 +83,9 @@ class PluginNode:
             what=f"fake kubelet of {self.name} ready for plugins",
             timeout=60,
         )
-        self.start_plugin()
-        objects.publish_slices(self.client, self.name, gpus=self.gpus)
+        return kubelet
 
-    def start_plugin(self) -> processes.Process:
+    def start_plugin(self, pod_uid: str | None = None) -> processes.Process:
         plugin = processes.Process(
             f"plugin-{self.name}-{len(self.children)}",
             [
@@ -94,7 +98,7 @@ class PluginNode:
                 f"--plugin-dir={self.plugin_dir}",
                 f"--registry-dir={self.registry_dir}",
                 f"--cdi-dir={self.cdi_dir}",
-                f"--pod-uid={self.pod_uid}",
+                f"--pod-uid={pod_uid or self.pod_uid}",
                 "--sweep-interval=5",
                 *self.extra_args,
             ],
@@ -104,7 +108,7 @@ class PluginNode:
         self.children.append(plugin)
         plugin.start()
         kube.wait_for(
-            functools.partial(self._registered, plugin),
+            functools.partial(self._registered, plugin, pod_uid or self.pod_uid),
             what=f"plugin of {self.name} registered",
             timeout=60,
         )
@@ -129,6 +133,15 @@ class PluginNode:
     def log_tails(self) -> str:
         return "\n".join(f"--- {p.name} ---\n{p.log_tail(30)}" for p in self.children)
 
+    def published(self) -> bool:
+        """Whether the node's pool is complete on the API server."""
+        return self._published()
+
+    def _published(self) -> bool:
+        items = self.client.items(f"{objects.SLICES}?fieldSelector=spec.nodeName={self.name}")
+        counts = {item["spec"]["pool"]["resourceSliceCount"] for item in items}
+        return len(counts) == 1 and len(items) == counts.pop()
+
     def _node_ready(self) -> bool:
         if not self.client.exists(f"/api/v1/nodes/{self.name}"):
             return False
@@ -136,7 +149,7 @@ class PluginNode:
         conditions = node.get("status", {}).get("conditions", [])
         return any(c["type"] == "Ready" and c["status"] == "True" for c in conditions)
 
-    def _registered(self, plugin: processes.Process) -> bool:
+    def _registered(self, plugin: processes.Process, pod_uid: str) -> bool:
         if not plugin.running():
             raise RuntimeError(f"the plugin exited:\n{plugin.log_tail()}")
         status = self.records_dir / "plugins.json"
@@ -144,4 +157,8 @@ class PluginNode:
             plugins = json.loads(status.read_text()).get("plugins") or []
         except (FileNotFoundError, json.JSONDecodeError):
             return False
-        return any(p["driver"] == objects.DRIVER and p["registered"] for p in plugins)
+        endpoint = f"dra-{pod_uid}.sock"
+        return any(
+            p["driver"] == objects.DRIVER and p["registered"] and p["endpoint"].endswith(endpoint)
+            for p in plugins
+        )

@@ -1,0 +1,116 @@
+"""The node's pool, published by the plugin through the ResourceSlice controller.
+
+At start the plugin decides its mode (``--mode auto`` asks the API server what it can do, see
+`controller.capabilities`), then a background thread keeps the node's slices equal to what the
+GPUs offer (`controller.slicesync`): at start, after the kubelet wipes them, after anyone edits
+them, and on every resync (which also picks up an admin's new MIG instances). The owner reference
+to the Node makes the slices go with the Node.
+"""
+
+from __future__ import annotations
+
+import threading
+
+import structlog
+
+from controller import capabilities, errors, rest, slicediff, slicesync
+from dra_driver import backends, inventory, preparing
+from dra_driver.slices import building, settings, splitting
+from kubeletplugin import health
+
+log = structlog.get_logger(__name__)
+
+
+def decide_mode(
+    client: rest.Rest, *, requested: str, driver: str, node_name: str, stop: threading.Event
+) -> settings.Mode:
+    """The forced mode, or (``auto``) the one the API server supports; waits for the server."""
+    if requested != "auto":
+        return settings.Mode(requested)
+    delay = 0.5
+    while True:
+        try:
+            return capabilities.detect(client, driver=driver, node_name=node_name).mode
+        except errors.RetryableError as exc:
+            log.warning("server.unreachable", error=str(exc), retry_in=delay)
+            if stop.wait(delay):
+                raise
+            delay = min(delay * 2, 30.0)
+
+
+def node_owner(client: rest.Rest, node_name: str) -> slicediff.Obj | None:
+    try:
+        node = client.get(f"/api/v1/nodes/{node_name}")
+    except errors.NotFoundError:
+        log.warning("node.missing", node=node_name, effect="slices without an owner reference")
+        return None
+    return {
+        "apiVersion": "v1",
+        "kind": "Node",
+        "name": node_name,
+        "uid": node["metadata"]["uid"],
+        "controller": True,
+    }
+
+
+class Publisher:
+    """Computes the node's pool from its GPUs and keeps it published."""
+
+    def __init__(
+        self,
+        *,
+        client: rest.Rest,
+        backend: backends.GpuBackend,
+        preparer: preparing.Preparer,
+        publish: settings.PublishSettings,
+        driver: str,
+        node_name: str,
+        board: health.Board,
+    ) -> None:
+        self.client = client
+        self.backend = backend
+        self.preparer = preparer
+        self.publish = publish
+        self.driver = driver
+        self.node_name = node_name
+        self.board = board
+        self._thread: threading.Thread | None = None
+
+    def desired(self) -> list[splitting.SliceContent]:
+        node = inventory.discover(
+            self.backend, node_name=self.node_name, owned_mig_uuids=self.preparer.owned_mig_uuids()
+        )
+        groups = building.build(node, self.publish)
+        self.board.set_devices(
+            health.DeviceHealth(pool=self.node_name, device=device["name"])
+            for group in groups
+            for device in group.devices
+        )
+        return splitting.split(groups)
+
+    def start(self, stop: threading.Event, *, resync: float) -> None:
+        self._thread = threading.Thread(
+            target=self._run, args=(stop, resync), name="slice-publisher", daemon=True
+        )
+        self._thread.start()
+
+    def _run(self, stop: threading.Event, resync: float) -> None:
+        delay = 0.5
+        while True:
+            try:
+                owner = node_owner(self.client, self.node_name)
+                break
+            except errors.RetryableError as exc:
+                log.warning("node.unreadable", error=str(exc), retry_in=delay)
+                if stop.wait(delay):
+                    return
+                delay = min(delay * 2, 30.0)
+        target = slicediff.Target(
+            driver=self.driver, node_name=self.node_name, pool=self.node_name, owner=owner
+        )
+        slicesync.SliceSync(self.client, target).run(self.desired, stop, resync=resync)
+
+    def join(self, timeout: float = 2.0) -> None:
+        """Wait a little for the thread; a watch in flight ends with the process (daemon)."""
+        if self._thread is not None:
+            self._thread.join(timeout)
