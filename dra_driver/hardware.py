@@ -133,6 +133,18 @@ class GpuStatus:
     timeslice: TimesliceInterval
 
 
+@dataclasses.dataclass(frozen=True)
+class HealthEvent:
+    """Why a GPU is unhealthy: the last critical event (an XID error, the GPU lost)."""
+
+    gpu_uuid: str
+    xid: int
+    """The XID error code (0 when the GPU fell off the bus or is otherwise lost)."""
+    message: str
+    time: float
+    """Unix time of the event."""
+
+
 def overlapping(placement: Placement, others: Iterable[Placement]) -> list[Placement]:
     """The placements among `others` that share a memory slice with `placement`."""
     return [other for other in others if placement.overlaps(other)]

@@ -4,7 +4,10 @@ Covers: pods claiming a whole GPU, a MIG slice and a shared fraction are schedul
 our plugin through the fake kubelet's real registration and DRA calls, and each container's
 resolved CDI edits name the allocated fake device (the MIG slice as a MIG device created at the
 allocated placement, the share with its memory limit and quota config); deleting the pods
-unprepares them: CDI specs gone, MIG instance destroyed.
+unprepares them: CDI specs gone, MIG instance destroyed. The plugin publishes its own slices and
+republishes them after the kubelet wipes them; a rolling update hands over to the new plugin pod;
+an unhealthy GPU (an injected XID) gets its devices tainted, is skipped by the scheduler, and is
+used again once healthy.
 """
 
 from __future__ import annotations
@@ -39,6 +42,7 @@ def plugin_node(
         work_dir=work_dir,
         name=f"{scenario.namespace}-plugin-node",
         gpus=GPUS,
+        extra_args=("--resync-interval=1",),
     )
     scenario.nodes.append(node.name)
     try:
@@ -156,3 +160,31 @@ def test_a_rolling_update_hands_over_without_a_gap(
     ]
     assert plugin_node.published()
     _prepared_and_unprepared(scenario, plugin_node, "after-update")
+
+
+def _tainted(client: kube.Kube, node: str, device: str) -> bool:
+    for item in client.items(f"{objects.SLICES}?fieldSelector=spec.nodeName={node}"):
+        for published in item["spec"].get("devices", []):
+            if published["name"] == device:
+                return bool(published.get("taints"))
+    return False
+
+
+def test_an_unhealthy_gpu_is_tainted_and_skipped_until_it_recovers(
+    scenario: Scenario, plugin_node: nodeagents.PluginNode
+) -> None:
+    client, node = scenario.client, plugin_node.name
+    gpus = fake.FakeBackend.from_spec(GPUS, node_name=node, state_dir=plugin_node.plugin_dir)
+    l4 = gpus.gpus()[2].uuid
+    gpus.inject_xid(l4, 79, "GPU has fallen off the bus")
+    kube.wait_for(functools.partial(_tainted, client, node, "gpu-2"), what="gpu-2 tainted")
+    assert _tainted(client, node, "gpu-2-shared")
+    assert not _tainted(client, node, "gpu-0")
+    on_l4 = f'device.attributes["gpu.dra.dev"].uuid == "{l4}"'
+    scenario.schedule(node, "wants-l4", [objects.request("gpu", "gpu.dra.dev", selectors=[on_l4])])
+    scenario.waits("wants-l4")
+    gpus.clear_health(l4)
+    kube.wait_for(
+        lambda: not _tainted(client, node, "gpu-2"), what="gpu-2 taint removed", timeout=60
+    )
+    assert scenario.device("wants-l4") == "gpu-2"

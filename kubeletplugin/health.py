@@ -34,6 +34,10 @@ class DeviceHealth:
     updated: int = dataclasses.field(default_factory=lambda: int(time.time()))
 
 
+def _state(device: DeviceHealth) -> tuple[bool, str]:
+    return device.healthy, device.message
+
+
 class Board:
     """The current health of every device, and a way to wait for the next change."""
 
@@ -44,8 +48,14 @@ class Board:
         self._closed = False
 
     def set_devices(self, devices: Iterable[DeviceHealth]) -> None:
+        """Replace the device list; watchers hear of it only if a device or its health changed."""
         with self._changed:
-            self._devices = {(d.pool, d.device): d for d in devices}
+            new = {(d.pool, d.device): d for d in devices}
+            if {k: _state(d) for k, d in new.items()} == {
+                k: _state(d) for k, d in self._devices.items()
+            }:
+                return
+            self._devices = new
             self._version += 1
             self._changed.notify_all()
 

@@ -14,7 +14,7 @@ import threading
 import structlog
 
 from controller import capabilities, errors, rest, slicediff, slicesync
-from dra_driver import backends, inventory, preparing
+from dra_driver import backends, hardware, inventory, preparing
 from dra_driver.slices import building, settings, splitting
 from kubeletplugin import health
 
@@ -53,6 +53,14 @@ def node_owner(client: rest.Rest, node_name: str) -> slicediff.Obj | None:
     }
 
 
+def _health(pool: str, device: str, event: hardware.HealthEvent | None) -> health.DeviceHealth:
+    if event is None:
+        return health.DeviceHealth(pool=pool, device=device)
+    return health.DeviceHealth(
+        pool=pool, device=device, healthy=False, message=event.message, updated=int(event.time)
+    )
+
+
 class Publisher:
     """Computes the node's pool from its GPUs and keeps it published."""
 
@@ -80,9 +88,11 @@ class Publisher:
         node = inventory.discover(
             self.backend, node_name=self.node_name, owned_mig_uuids=self.preparer.owned_mig_uuids()
         )
-        groups = building.build(node, self.publish)
+        unhealthy = self.backend.unhealthy()
+        groups = building.build(node, self.publish, unhealthy)
+        by_index = {gpu.index: gpu.uuid for gpu in self.backend.gpus()}
         self.board.set_devices(
-            health.DeviceHealth(pool=self.node_name, device=device["name"])
+            _health(self.node_name, device["name"], unhealthy.get(by_index[group.index]))
             for group in groups
             for device in group.devices
         )

@@ -9,7 +9,7 @@ lives in a JSON file, so that every code path of the driver runs without a GPU.
 from __future__ import annotations
 
 import pathlib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Protocol
 
 from dra_driver import hardware
@@ -46,6 +46,10 @@ class GpuBackend(Protocol):
     def set_compute_mode(self, gpu_uuid: str, mode: hardware.ComputeMode) -> None: ...
 
     def set_timeslice(self, gpu_uuid: str, interval: hardware.TimesliceInterval) -> None: ...
+
+    def unhealthy(self) -> Mapping[str, hardware.HealthEvent]:
+        """GPUs that are unhealthy now, by UUID, with the event that made them so."""
+        ...
 
     def close(self) -> None:
         """Release the backend (NVML shutdown); idempotent."""

@@ -18,6 +18,7 @@ higher starts before lower ones, which leaves the low slices free for the big pr
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 
 from api import devicetypes, quantities
 from dra_driver import hardware, inventory
@@ -36,10 +37,33 @@ class GpuDevices:
     devices: list[wire.Device]
 
 
-def build(node: inventory.Inventory, config: settings.PublishSettings) -> list[GpuDevices]:
-    if config.mode is settings.Mode.FULL:
-        return [_full_mode(entry, config) for entry in node.gpus]
-    return [_compat_mode(entry, config) for entry in node.gpus]
+TAINT_DOMAIN = "gpu.dra.dev"
+
+
+def build(
+    node: inventory.Inventory,
+    config: settings.PublishSettings,
+    unhealthy: Mapping[str, hardware.HealthEvent] | None = None,
+) -> list[GpuDevices]:
+    """The devices of every GPU; those of an unhealthy GPU carry a ``NoSchedule`` taint.
+
+    An unhealthy GPU's devices are tainted, never removed: while one of them is allocated, the
+    scheduler must keep seeing it and its counter costs.
+    """
+    build_one = _full_mode if config.mode is settings.Mode.FULL else _compat_mode
+    groups = [build_one(entry, config) for entry in node.gpus]
+    for group, entry in zip(groups, node.gpus, strict=True):
+        event = (unhealthy or {}).get(entry.info.uuid)
+        if event is not None:
+            for device in group.devices:
+                device["taints"] = [taint(event)]
+    return groups
+
+
+def taint(event: hardware.HealthEvent) -> wire.DeviceTaint:
+    if event.xid == 0:
+        return {"key": f"{TAINT_DOMAIN}/gpu-lost", "effect": "NoSchedule"}
+    return {"key": f"{TAINT_DOMAIN}/xid", "value": str(event.xid), "effect": "NoSchedule"}
 
 
 def _full_mode(entry: inventory.GpuInventory, config: settings.PublishSettings) -> GpuDevices:

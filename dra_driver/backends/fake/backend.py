@@ -8,7 +8,8 @@ MIG mode change while instances exist. So the driver's error paths run on CPU to
 from __future__ import annotations
 
 import pathlib
-from collections.abc import Sequence
+import time
+from collections.abc import Mapping, Sequence
 
 import structlog
 
@@ -123,6 +124,27 @@ class FakeBackend:
         self._gpu(gpu_uuid)
         with self._store.transaction() as current:
             current["gpus"][gpu_uuid]["timeslice"] = interval.name
+
+    def unhealthy(self) -> Mapping[str, hardware.HealthEvent]:
+        with self._store.transaction() as current:
+            health = dict(current["health"])
+        return {
+            uuid: hardware.HealthEvent(uuid, item["xid"], item["message"], item["time"])
+            for uuid, item in health.items()
+        }
+
+    def inject_xid(self, gpu_uuid: str, xid: int, message: str = "") -> None:
+        """Make a GPU unhealthy, as an XID error would (tests and demos)."""
+        self._gpu(gpu_uuid)
+        text = message or f"XID {xid}"
+        with self._store.transaction() as current:
+            current["health"][gpu_uuid] = {"xid": xid, "message": text, "time": time.time()}
+        log.warning("fake.xid", gpu=gpu_uuid, xid=xid)
+
+    def clear_health(self, gpu_uuid: str) -> None:
+        """The GPU is healthy again (after a reset)."""
+        with self._store.transaction() as current:
+            current["health"].pop(gpu_uuid, None)
 
     def close(self) -> None:
         pass

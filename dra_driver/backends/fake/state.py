@@ -38,10 +38,18 @@ class GpuState(TypedDict):
     instances: list[InstanceState]
 
 
+class HealthState(TypedDict):
+    xid: int
+    message: str
+    time: float
+
+
 class State(TypedDict):
     version: int
     nextSerial: int
     gpus: dict[str, GpuState]
+    health: dict[str, HealthState]
+    """Injected health events by GPU UUID (tests: `FakeBackend.inject_xid`)."""
 
 
 def power_on() -> GpuState:
@@ -82,8 +90,10 @@ class Store:
     def _normalize(self, raw: Any) -> State:
         raw_gpus = raw.get("gpus", {}) if isinstance(raw, dict) else {}
         next_serial = raw.get("nextSerial", 1) if isinstance(raw, dict) else 1
+        raw_health = raw.get("health", {}) if isinstance(raw, dict) else {}
         return {
             "version": VERSION,
             "nextSerial": next_serial if isinstance(next_serial, int) else 1,
             "gpus": {uuid: raw_gpus.get(uuid) or power_on() for uuid in self._uuids},
+            "health": {uuid: raw_health[uuid] for uuid in self._uuids if uuid in raw_health},
         }

@@ -18,7 +18,7 @@ import importlib
 import os
 import pathlib
 import types
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import structlog
 
@@ -202,6 +202,13 @@ class NvmlBackend:
         )
         self._timeslices[gpu_uuid] = interval
         log.info("nvml.timeslice.set", gpu_uuid=gpu_uuid, interval=interval.name)
+
+    def unhealthy(self) -> Mapping[str, hardware.HealthEvent]:
+        """Not watched yet: NVML XID events need an event-set thread (``nvmlEventSetWait``).
+
+        Until that exists, real GPUs are reported healthy; the fake backend injects events.
+        """
+        return {}
 
     def close(self) -> None:
         """Shut NVML down; idempotent. A failing shutdown is logged, not raised."""

@@ -13,6 +13,7 @@ from collections import defaultdict
 
 import pytest
 
+from dra_driver import hardware
 from dra_driver.slices import building, settings, wire
 from tests.dra_driver.slices import nodes
 
@@ -245,3 +246,27 @@ def test_compat_mode_mig_gpus_offer_their_instances_only() -> None:
 
 def test_compat_mode_mig_enabled_gpu_without_instances_offers_nothing() -> None:
     assert _devices("1xA100-40GB", COMPAT, mig_enabled=[0]) == []
+
+
+@pytest.mark.parametrize(
+    ("xid", "expected"),
+    [
+        pytest.param(
+            79, {"key": "gpu.dra.dev/xid", "value": "79", "effect": "NoSchedule"}, id="xid"
+        ),
+        pytest.param(0, {"key": "gpu.dra.dev/gpu-lost", "effect": "NoSchedule"}, id="lost"),
+    ],
+)
+@pytest.mark.parametrize("mode", list(settings.Mode), ids=lambda mode: mode.value)
+def test_an_unhealthy_gpu_keeps_its_devices_but_taints_them(
+    xid: int, expected: dict[str, str], mode: settings.Mode
+) -> None:
+    node = nodes.node("2xA100-40GB")
+    event = hardware.HealthEvent(node.gpus[1].info.uuid, xid, "boom", 0.0)
+    config = settings.PublishSettings(mode=mode)
+    healthy = building.build(node, config)
+    groups = building.build(node, config, {event.gpu_uuid: event})
+    assert [d["name"] for d in groups[1].devices] == [d["name"] for d in healthy[1].devices]
+    assert all(d["taints"] == [expected] for d in groups[1].devices)
+    assert all("taints" not in d for d in groups[0].devices)
+    assert groups[1].counter_set == healthy[1].counter_set

@@ -124,3 +124,16 @@ def test_state_of_gpus_no_longer_in_the_spec_is_dropped(tmp_path: pathlib.Path) 
     new.set_timeslice(new.gpus()[0].uuid, hardware.TimesliceInterval.SHORT)
     text = (tmp_path / "fake-gpus.json").read_text()
     assert old.gpus()[1].uuid not in text
+
+
+def test_health_events_are_injected_and_cleared_through_the_state_file(
+    tmp_path: pathlib.Path,
+) -> None:
+    plugin, test = _a100(tmp_path), _a100(tmp_path)
+    uuid = test.gpus()[1].uuid
+    assert plugin.unhealthy() == {}
+    test.inject_xid(uuid, 79, "GPU has fallen off the bus")
+    (event,) = plugin.unhealthy().values()
+    assert (event.gpu_uuid, event.xid, event.message) == (uuid, 79, "GPU has fallen off the bus")
+    test.clear_health(uuid)
+    assert plugin.unhealthy() == {}
