@@ -105,6 +105,7 @@ class Preparer:
         self.config = config
         self.boot_id = boot_id
         self._last = model.Checkpoint(boot_id=boot_id)
+        self.ledger = migs.Ledger(config.plugin_dir / "mig-ledger.json")
         config.plugin_dir.mkdir(parents=True, exist_ok=True)
 
     # -- public flows ---------------------------------------------------------------------
@@ -148,7 +149,8 @@ class Preparer:
         return errors
 
     def reconcile(self) -> None:
-        """Start-up: roll back interrupted prepares, remove what no checkpoint entry owns."""
+        """Start-up: roll back interrupted prepares, remove what no checkpoint entry owns (CDI
+        specs, claim directories, MIG instances this driver created; never an admin's)."""
         with atomicfiles.locked(self.config.lock_path):
             result = store.load(self.config.checkpoint_path, boot_id=self.boot_id)
             state = result.checkpoint
@@ -158,6 +160,7 @@ class Preparer:
                     self._undo(prepared, state)
                     state = state.without_claim(prepared.uid)
             self._save(state)
+            migs.destroy_orphans(self.backend, self.ledger, held=_owned_migs(state))
             owned = set(state.claims)
             for uid in writing.claim_uids_with_specs(self.config.cdi_dir) - owned:
                 writing.remove_claim_spec(self.config.cdi_dir, uid)
@@ -269,7 +272,7 @@ class Preparer:
                     self.backend, located.gpu.uuid, config.sharing
                 )
         if located.type is devicetypes.DeviceType.MIG:
-            mig_uuid, instance_id = migs.ensure(self.backend, located)
+            mig_uuid, instance_id = migs.ensure(self.backend, located, self.ledger)
             return dataclasses.replace(
                 device, mig_uuid=mig_uuid, mig_gpu_instance_id=instance_id, isolation=isolation
             )
@@ -315,13 +318,20 @@ class Preparer:
                 mig = None
             if mig == "dynamic" and device.mig_gpu_instance_id is not None:
                 migs.destroy(
-                    self.backend, device.gpu_uuid, gpu_instance_id=device.mig_gpu_instance_id
+                    self.backend,
+                    device.gpu_uuid,
+                    gpu_instance_id=device.mig_gpu_instance_id,
+                    ledger=self.ledger,
                 )
             elif mig == "dynamic":  # interrupted between creating the instance and recording it
                 slot = self._mig_slot(device)
                 if slot is not None:
                     migs.destroy_at(
-                        self.backend, device.gpu_uuid, profile_id=slot[0], placement=slot[1]
+                        self.backend,
+                        device.gpu_uuid,
+                        profile_id=slot[0],
+                        placement=slot[1],
+                        ledger=self.ledger,
                     )
             if "timeslice" in device.isolation:
                 timeslicing.reset(self.backend, device.gpu_uuid)

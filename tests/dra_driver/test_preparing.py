@@ -346,3 +346,24 @@ def test_a_shared_mig_instance_goes_when_the_last_claim_holding_it_goes(
     assert len(gpus.status(a100).mig_instances) == 1
     node.unprepare([admin.ref if first == "user" else user.ref])
     assert gpus.status(a100).mig_instances == ()
+
+
+def test_start_up_destroys_our_orphaned_mig_instances_but_never_an_admins(
+    node: preparing.Preparer, gpus: fake.FakeBackend, tmp_path: pathlib.Path
+) -> None:
+    a100 = gpus.gpus()[0].uuid
+    gpus.set_mig_mode(a100, enabled=True)
+    admin = gpus.create_mig_instance(a100, profile_id=19, placement=hardware.Placement(0, 1))
+    assert node.prepare([claim("u1", {"device": "gpu-0-mig-3g20gb-4"})])["u1"].error == ""
+    assert node.prepare([claim("u2", {"device": "gpu-0-mig-1g5gb-3"})])["u2"].error == ""
+    kept = next(
+        i
+        for i in gpus.status(a100).mig_instances
+        if i.profile_name == "1g.5gb" and i.placement.start == 3
+    )
+    # The checkpoint is lost (corrupt, set aside): u1's instance is now an orphan of ours.
+    checkpoint = tmp_path / "plugin" / "checkpoint.json"
+    state = store.load(checkpoint, boot_id="boot-1").checkpoint
+    store.save(checkpoint, state.without_claim(model.ClaimUID("u1")))
+    _preparer(gpus, tmp_path).reconcile()
+    assert set(gpus.status(a100).mig_instances) == {admin, kept}
