@@ -4,7 +4,9 @@ Every device sets environment variables under a prefix unique to the device on t
 (``GPU_DRA_<DEVICE>_…``, e.g. ``GPU_DRA_GPU_0_MIG_1G5GB_6_UUID``), so a container holding several
 claims sees all of them without one overwriting another: ``_UUID`` (the GPU's, or the MIG
 device's), ``_TYPE``, and per type ``_PARENT_UUID``/``_PROFILE`` (MIG), ``_MEMORY_LIMIT`` (bytes),
-``_CORES`` (percent) and ``_SHARE_ID`` (shares), ``_TIMESLICE`` (time-sliced GPUs). With real GPUs
+``_CORES`` (percent) and ``_SHARE_ID`` (shares), ``_TIMESLICE`` (time-sliced GPUs). A device
+served by an MPS daemon adds ``CUDA_MPS_PIPE_DIRECTORY`` and the pipe mount (and, for a share with
+``cores``, ``CUDA_MPS_ACTIVE_THREAD_PERCENTAGE``). With real GPUs
 the device nodes follow (``/dev/nvidia<minor>`` and the control nodes). A claim with shared devices
 also mounts its quota directory read-only and points ``GPUQ_CONFIG`` at the config in it.
 """
@@ -17,7 +19,7 @@ from api import devicetypes
 from dra_driver import locating
 from dra_driver.cdi import spec
 from dra_driver.checkpoint import model
-from dra_driver.isolation import quotas
+from dra_driver.isolation import mps, quotas
 
 CONTROL_NODES = ("/dev/nvidiactl", "/dev/nvidia-uvm", "/dev/nvidia-uvm-tools")
 
@@ -47,9 +49,19 @@ def for_device(
     if "timeslice" in prepared.isolation:
         env["TIMESLICE"] = prepared.isolation["timeslice"]
     nodes = (spec.DeviceNode(path=f"/dev/nvidia{located.gpu.minor}"),) if real_gpus else ()
-    return spec.ContainerEdits(
-        env=tuple(f"{prefix}_{key}={value}" for key, value in env.items()), device_nodes=nodes
-    )
+    lines = [f"{prefix}_{key}={value}" for key, value in env.items()]
+    mounts: tuple[spec.Mount, ...] = ()
+    daemon = prepared.isolation.get("mpsDaemon")
+    if daemon:
+        # The MPS client finds its daemon through the pipe directory, shared with the daemon.
+        pipe = prepared.isolation["mpsPipe"]
+        inside = f"{mps.CONTAINER_PIPE}/{daemon}"
+        lines.append(f"CUDA_MPS_PIPE_DIRECTORY={inside}")
+        cores = prepared.isolation.get("cores", "0")
+        if located.type is devicetypes.DeviceType.SHARED and cores != "0":
+            lines.append(f"CUDA_MPS_ACTIVE_THREAD_PERCENTAGE={cores}")
+        mounts = (spec.Mount(pipe, inside, options=("rw", "nosuid", "nodev", "bind")),)
+    return spec.ContainerEdits(env=tuple(lines), device_nodes=nodes, mounts=mounts)
 
 
 def for_claim(claim_uid: str, *, quota_dir: str | None, real_gpus: bool) -> spec.ContainerEdits:

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import dataclasses
 import pathlib
+import sys
 from collections.abc import Sequence
 
 import structlog
@@ -45,7 +46,7 @@ from dra_driver.cdi import naming as cdi_naming
 from dra_driver.cdi import spec, writing
 from dra_driver.checkpoint import errors as checkpoint_errors
 from dra_driver.checkpoint import model, store
-from dra_driver.isolation import migs, quotas, timeslicing
+from dra_driver.isolation import migs, mps, quotas, timeslicing
 from dra_driver.slices import building, settings
 
 log = structlog.get_logger(__name__)
@@ -77,6 +78,17 @@ class NodeConfig:
     publish: settings.PublishSettings
     real_gpus: bool
     """Add the real device nodes to CDI specs (False with fake GPUs)."""
+    mps_control: tuple[str, ...] | None = None
+    """The MPS control command; default: ``nvidia-cuda-mps-control``, the fake one with fake
+    GPUs (``python -m dra_driver.backends.fake.mpscontrol``)."""
+
+    @property
+    def mps_command(self) -> tuple[str, ...]:
+        if self.mps_control is not None:
+            return self.mps_control
+        if self.real_gpus:
+            return ("nvidia-cuda-mps-control",)
+        return (sys.executable, "-m", "dra_driver.backends.fake.mpscontrol")
 
     @property
     def checkpoint_path(self) -> pathlib.Path:
@@ -106,6 +118,9 @@ class Preparer:
         self.boot_id = boot_id
         self._last = model.Checkpoint(boot_id=boot_id)
         self.ledger = migs.Ledger(config.plugin_dir / "mig-ledger.json")
+        self.mps = mps.Daemons(
+            config.plugin_dir / "mps", control=config.mps_command, runner=mps.LocalRunner()
+        )
         config.plugin_dir.mkdir(parents=True, exist_ok=True)
 
     # -- public flows ---------------------------------------------------------------------
@@ -210,16 +225,18 @@ class Preparer:
         done: list[model.PreparedDevice] = []
         try:
             for device, located, config in planned_with(planned, node, self.config, claim):
-                done.append(self._isolate(device, located, config))
+                done.append(self._isolate(device, located, config, claim.ref.uid))
             failpoints.hit("prepare.isolated")
             final = self._write_cdi(claim.ref, done, node)
             failpoints.hit("prepare.cdi-written")
-        except _SIDE_EFFECT_ERRORS as exc:
+        except (claims.ClaimError, *_SIDE_EFFECT_ERRORS) as exc:
             self._undo(
                 _claim(claim.ref, model.PrepareState.STARTED, [*done, *planned[len(done) :]]),
                 state,
             )
             self._save(state.without_claim(uid))
+            if isinstance(exc, claims.ClaimError):
+                raise
             raise claims.ClaimError(f"preparing claim {claim.ref} failed: {exc}") from exc
         state = state.with_claim(_claim(claim.ref, model.PrepareState.COMPLETED, final))
         self._save(state)
@@ -263,23 +280,52 @@ class Preparer:
         device: model.PreparedDevice,
         located: locating.LocatedDevice,
         config: types.Config | None,
+        uid: str,
     ) -> model.PreparedDevice:
         isolation = dict(device.isolation)
+        mps_config = config.sharing if config is not None else None
         if located.type is devicetypes.DeviceType.GPU and not device.admin_access:
             migs.whole_gpu(self.backend, located.gpu)
-            if config is not None and isinstance(config.sharing, sharing.TimeSlicingConfig):
+            if isinstance(mps_config, sharing.TimeSlicingConfig):
                 isolation["timeslice"] = timeslicing.apply(
-                    self.backend, located.gpu.uuid, config.sharing
+                    self.backend, located.gpu.uuid, mps_config
                 )
         if located.type is devicetypes.DeviceType.MIG:
             mig_uuid, instance_id = migs.ensure(self.backend, located, self.ledger)
-            return dataclasses.replace(
-                device, mig_uuid=mig_uuid, mig_gpu_instance_id=instance_id, isolation=isolation
-            )
+            device = dataclasses.replace(device, mig_uuid=mig_uuid, mig_gpu_instance_id=instance_id)
         if located.type is devicetypes.DeviceType.SHARED:
             memory, cores = _share_limits(device, located, self.config.publish)
             isolation |= {"memoryLimit": str(memory), "cores": str(cores)}
+            if self.config.publish.shared.strategy_for(located.gpu) is settings.SharingStrategy.MPS:
+                # One daemon per GPU serves all its shares; each client's compute is capped by
+                # CUDA_MPS_ACTIVE_THREAD_PERCENTAGE in its container, its memory by the quota.
+                spec = mps.DaemonSpec(id=f"gpu-{located.gpu.index}", devices=(located.gpu.uuid,))
+                isolation |= self._start_mps(spec, located.gpu.uuid, exclusive=True)
+        if isinstance(mps_config, sharing.MpsConfig) and not device.admin_access:
+            target = device.mig_uuid or located.gpu.uuid
+            spec = mps.DaemonSpec(
+                id=f"claim-{uid[:8]}-{device.device}",
+                devices=(target,),
+                active_thread_percentage=mps_config.default_active_thread_percentage,
+                pinned_memory=_pinned(mps_config, target),
+            )
+            whole = located.type is devicetypes.DeviceType.GPU
+            isolation |= self._start_mps(spec, located.gpu.uuid, exclusive=whole)
         return dataclasses.replace(device, isolation=isolation)
+
+    def _start_mps(self, spec: mps.DaemonSpec, gpu_uuid: str, *, exclusive: bool) -> dict[str, str]:
+        if exclusive:  # MPS needs the GPU in exclusive-process mode for everyone on it
+            self.backend.set_compute_mode(gpu_uuid, hardware.ComputeMode.EXCLUSIVE_PROCESS)
+        try:
+            pipe = self.mps.ensure(spec)
+        except mps.MpsError as exc:
+            if exclusive and not _daemon_users(spec.id, "", self._last):
+                self.backend.set_compute_mode(gpu_uuid, hardware.ComputeMode.DEFAULT)
+            raise claims.ClaimError(str(exc)) from exc
+        state = {"mpsDaemon": spec.id, "mpsPipe": str(pipe)}
+        if exclusive:
+            state["mpsExclusive"] = "true"
+        return state
 
     def _write_cdi(
         self, ref: claims.ClaimRef, devices: list[model.PreparedDevice], node: inventory.Inventory
@@ -335,6 +381,11 @@ class Preparer:
                     )
             if "timeslice" in device.isolation:
                 timeslicing.reset(self.backend, device.gpu_uuid)
+            daemon = device.isolation.get("mpsDaemon")
+            if daemon and not _daemon_users(daemon, prepared.uid, state):
+                self.mps.stop(daemon)
+                if device.isolation.get("mpsExclusive"):
+                    self.backend.set_compute_mode(device.gpu_uuid, hardware.ComputeMode.DEFAULT)
         writing.remove_claim_spec(self.config.cdi_dir, prepared.uid)
         quotas.remove(self.config.claims_root, prepared.uid)
 
@@ -398,11 +449,6 @@ def _config_for(
         raise claims.ClaimError(f"device {allocated.device}: {exc}") from exc
     if entry is None:
         return None
-    if isinstance(entry.config.sharing, sharing.MpsConfig):
-        raise claims.ClaimError(
-            f"device {allocated.device}: MPS sharing is not available in this driver version "
-            "yet; use TimeSlicing, a MIG device or a shared device"
-        )
     return entry.config
 
 
@@ -456,6 +502,24 @@ def _device_type(device: model.PreparedDevice) -> devicetypes.DeviceType:
     if "memoryLimit" in device.isolation:
         return devicetypes.DeviceType.SHARED
     return devicetypes.DeviceType.GPU
+
+
+def _daemon_users(daemon: str, uid: str, state: model.Checkpoint) -> list[str]:
+    """Claims other than `uid` served by MPS daemon `daemon`."""
+    return [
+        claim.uid
+        for claim in state.claims.values()
+        if claim.uid != uid
+        for device in claim.devices
+        if device.isolation.get("mpsDaemon") == daemon
+    ]
+
+
+def _pinned(config: sharing.MpsConfig, device_uuid: str) -> dict[str, int]:
+    try:
+        return config.pinned_memory_limits([device_uuid])
+    except api_errors.ConfigError as exc:
+        raise claims.ClaimError(f"MPS config: {exc}") from exc
 
 
 def _held_elsewhere(device: model.PreparedDevice, uid: str, state: model.Checkpoint) -> bool:

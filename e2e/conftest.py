@@ -8,15 +8,19 @@ the full logs is kept by pytest's temporary directory retention.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import itertools
 import json
+import os
 import pathlib
+import signal
 from collections.abc import Generator, Iterator
 from typing import Any
 
 import pytest
 
+from dra_driver.backends.fake import mpscontrol
 from e2e.harness import binaries, controlplane, kube, objects
 
 _counter = itertools.count()
@@ -145,3 +149,13 @@ def _attach_diagnostics(item: pytest.Item, scenario: Scenario) -> None:
             }
             sections.append(f"--- {kind[:-1]} ---\n{json.dumps(brief, indent=1)[:3000]}")
     item.add_report_section("teardown", "diagnostics", "\n".join(sections))
+
+
+@pytest.fixture(autouse=True)
+def _no_leaked_mps_daemons() -> Iterator[None]:
+    """Fake MPS daemons a test started are stopped after it (they outlive their starter)."""
+    before = mpscontrol.running_daemons()
+    yield
+    for pid in mpscontrol.running_daemons() - before:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGTERM)

@@ -6,11 +6,16 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
+import signal
 import threading
 import time
 from collections.abc import Iterator
 
 import pytest
+
+from dra_driver.backends.fake import mpscontrol
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -41,3 +46,13 @@ def _no_leaked_threads() -> Iterator[None]:
             break
         time.sleep(0.02)
     assert not leaked, f"test leaked threads: {[t.name for t in leaked]}"
+
+
+@pytest.fixture(autouse=True)
+def _no_leaked_mps_daemons() -> Iterator[None]:
+    """Fake MPS daemons a test started are stopped after it (they outlive their starter)."""
+    before = mpscontrol.running_daemons()
+    yield
+    for pid in mpscontrol.running_daemons() - before:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGTERM)

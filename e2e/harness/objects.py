@@ -322,3 +322,31 @@ def pod_claims(client: kube.Kube, namespace: str, pod: str) -> dict[str, str]:
         if status.get("resourceClaimName")
     }
     return {**named, **generated}
+
+
+def publish_unowned_slices(client: kube.Kube, name: str, *, gpus: str) -> list[Obj]:
+    """The slices of ``--gpus fake:<gpus>`` for node `name`, without an owner reference.
+
+    The cluster's garbage collector leaves these alone when the Node goes; only the cluster
+    controller's slice garbage collection removes them.
+    """
+    return [
+        client.create(
+            SLICES,
+            {
+                "apiVersion": "resource.k8s.io/v1",
+                "kind": "ResourceSlice",
+                "metadata": {"generateName": f"{index:05x}-{DRIVER}-{name}-"},
+                "spec": spec,
+            },
+        )
+        for index, spec in enumerate(fake_node_specs(name, gpus=gpus))
+    ]
+
+
+def node_slices(client: kube.Kube, node: str) -> list[str]:
+    """Names of the slices whose ``spec.nodeName`` is `node`."""
+    return sorted(
+        item["metadata"]["name"]
+        for item in client.items(f"{SLICES}?fieldSelector=spec.nodeName={node}")
+    )

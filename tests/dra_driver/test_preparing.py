@@ -11,6 +11,7 @@ interrupted prepare and of orphaned CDI specs.
 
 from __future__ import annotations
 
+import copy
 import json
 import pathlib
 from typing import Any
@@ -19,6 +20,7 @@ import pytest
 
 from dra_driver import claims, hardware, preparing
 from dra_driver.backends.fake import backend as fake
+from dra_driver.backends.fake import mpscontrol
 from dra_driver.cdi import spec, writing
 from dra_driver.checkpoint import model, store
 from dra_driver.slices import settings
@@ -186,7 +188,7 @@ def test_prepare_is_idempotent(node: preparing.Preparer, gpus: fake.FakeBackend)
     assert len(gpus.status(gpus.gpus()[0].uuid).mig_instances) == 1
 
 
-MPS = {
+MPS: dict[str, Any] = {
     "source": "FromClaim",
     "requests": ["r"],
     "opaque": {
@@ -195,6 +197,21 @@ MPS = {
             "apiVersion": "gpu.dra.dev/v1alpha1",
             "kind": "GpuConfig",
             "sharing": {"strategy": "MPS"},
+        },
+    },
+}
+MPS_BAD = {
+    "source": "FromClaim",
+    "requests": ["r"],
+    "opaque": {
+        "driver": DRIVER,
+        "parameters": {
+            "apiVersion": "gpu.dra.dev/v1alpha1",
+            "kind": "GpuConfig",
+            "sharing": {
+                "strategy": "MPS",
+                "mpsConfig": {"defaultPerDevicePinnedMemoryLimit": {"3": "1Gi"}},
+            },
         },
     },
 }
@@ -220,7 +237,7 @@ BAD = {
         pytest.param({"device": "gpu-0-mig-3g20gb-2"}, None, "cannot start at 2", id="placement"),
         pytest.param({"device": "nvidia0"}, None, "not a device of this driver", id="foreign"),
         pytest.param({"device": "gpu-0", "pool": "other"}, None, "from pool 'other'", id="pool"),
-        pytest.param({"device": "gpu-0"}, [MPS], "MPS sharing is not available", id="mps"),
+        pytest.param({"device": "gpu-0"}, [MPS_BAD], "MPS config: ", id="mps-unknown-device"),
         pytest.param(
             {"device": "gpu-0"},
             [BAD],
@@ -367,3 +384,69 @@ def test_start_up_destroys_our_orphaned_mig_instances_but_never_an_admins(
     store.save(checkpoint, state.without_claim(model.ClaimUID("u1")))
     _preparer(gpus, tmp_path).reconcile()
     assert set(gpus.status(a100).mig_instances) == {admin, kept}
+
+
+def _mps_log(tmp_path: pathlib.Path, daemon: str) -> str:
+    return (tmp_path / "plugin" / "mps" / daemon / "log" / "control.log").read_text()
+
+
+def test_mps_on_a_whole_gpu_gets_its_own_daemon_with_verified_settings(
+    node: preparing.Preparer, gpus: fake.FakeBackend, tmp_path: pathlib.Path
+) -> None:
+    mps_config = copy.deepcopy(MPS)
+    mps_config["opaque"]["parameters"]["sharing"]["mpsConfig"] = {
+        "defaultActiveThreadPercentage": 40,
+        "defaultPinnedDeviceMemoryLimit": "2Gi",
+    }
+    l4 = gpus.gpus()[2].uuid
+    out = node.prepare([claim("abcdef12-1", {"device": "gpu-2"}, config=[mps_config])])
+    assert out["abcdef12-1"].error == ""
+    daemon = "claim-abcdef12-gpu-2"
+    log = _mps_log(tmp_path, daemon)
+    assert f"devices={l4}" in log
+    assert "set_default_active_thread_percentage 40" in log
+    assert f"set_default_device_pinned_mem_limit {l4} 2048M" in log
+    assert gpus.status(l4).compute_mode is hardware.ComputeMode.EXCLUSIVE_PROCESS
+    env = spec_env(tmp_path, "abcdef12-1")
+    assert env["CUDA_MPS_PIPE_DIRECTORY"] == f"/var/run/gpu-dra/mps/{daemon}"
+    node.unprepare([claims.ClaimRef("ns", "c", claims.ClaimUID("abcdef12-1"))])
+    assert not (tmp_path / "plugin" / "mps" / daemon).exists()
+    assert gpus.status(l4).compute_mode is hardware.ComputeMode.DEFAULT
+
+
+def test_shares_of_a_gpu_share_one_daemon_until_the_last_goes(
+    node: preparing.Preparer, gpus: fake.FakeBackend, tmp_path: pathlib.Path
+) -> None:
+    share = {"device": "gpu-2-shared", "consumedCapacity": {"memory": "1Gi", "cores": "30"}}
+    node.prepare([claim("u1", {**share, "shareID": "s1"}), claim("u2", {**share, "shareID": "s2"})])
+    assert len(mpscontrol.running_daemons()) >= 1
+    assert _mps_log(tmp_path, "gpu-2").count("started") == 1
+    env = spec_env(tmp_path, "u1")
+    assert env["CUDA_MPS_ACTIVE_THREAD_PERCENTAGE"] == "30"
+    assert env["CUDA_MPS_PIPE_DIRECTORY"] == "/var/run/gpu-dra/mps/gpu-2"
+    # A restarted plugin adopts the running daemon instead of starting a second one.
+    _preparer(gpus, tmp_path).prepare([claim("u3", {**share, "shareID": "s3"})])
+    assert _mps_log(tmp_path, "gpu-2").count("started") == 1
+    for uid in ("u1", "u2"):
+        node.unprepare([claims.ClaimRef("ns", "c", claims.ClaimUID(uid))])
+    assert (tmp_path / "plugin" / "mps" / "gpu-2").exists()
+    node.unprepare([claims.ClaimRef("ns", "c", claims.ClaimUID("u3"))])
+    assert not (tmp_path / "plugin" / "mps" / "gpu-2").exists()
+    assert gpus.status(gpus.gpus()[2].uuid).compute_mode is hardware.ComputeMode.DEFAULT
+
+
+def test_a_daemon_that_fails_to_start_fails_the_claim_and_leaves_nothing(
+    node: preparing.Preparer,
+    gpus: fake.FakeBackend,
+    tmp_path: pathlib.Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("FAKE_MPS_FAIL_START", "1")
+    share = {"device": "gpu-2-shared", "shareID": "s1", "consumedCapacity": {"memory": "1Gi"}}
+    error = node.prepare([claim("u1", share)])["u1"].error
+    assert "MPS daemon gpu-2 did not start" in error
+    assert "injected failure" in error
+    assert not (tmp_path / "plugin" / "mps" / "gpu-2").exists()
+    assert node.prepared() == []
+    assert gpus.status(gpus.gpus()[2].uuid).compute_mode is hardware.ComputeMode.DEFAULT
+    assert writing.claim_uids_with_specs(tmp_path / "cdi") == set()

@@ -59,10 +59,24 @@ CASES = [
         id="bad-opaque-config",
     ),
     pytest.param(
-        claim("bad", gpu(0), config=[opaque(gpu_config({"strategy": "MPS"}), requests=["gpu"])]),
-        "device gpu-0: MPS sharing is not available in this driver version yet; "
-        "use TimeSlicing, a MIG device or a shared device",
-        id="mps",
+        claim(
+            "bad",
+            gpu(0),
+            config=[
+                opaque(
+                    gpu_config(
+                        {
+                            "strategy": "MPS",
+                            "mpsConfig": {"defaultPerDevicePinnedMemoryLimit": {"GPU-nope": "1Gi"}},
+                        }
+                    ),
+                    requests=["gpu"],
+                )
+            ],
+        ),
+        "MPS config: defaultPerDevicePinnedMemoryLimit[GPU-nope]: names none of the devices "
+        "GPU-15bd2a47-96ef-56a3-86af-2b46d0cf0276",
+        id="mps-limit-for-another-device",
     ),
 ]
 

@@ -1,0 +1,185 @@
+"""MPS control daemons: one per GPU for its shares, one per claim for a GPU or MIG device it shares.
+
+A daemon has a directory ``<plugin dir>/mps/<id>/`` with ``pipe/`` (mounted into the claim's
+containers, which find it through ``CUDA_MPS_PIPE_DIRECTORY``), ``log/`` and ``shm/``. `Daemons`
+starts one through a `Runner` (a local process here; a per-daemon Deployment in production is a
+second runner behind the same interface), waits until it answers on its pipe, applies the default
+active-thread percentage and pinned-memory limits, and reads them back before prepare may return:
+a pipe that answers does not prove the limits are set. A daemon that is already running (the
+plugin restarted) is adopted, never started twice. A daemon that does not come up fails the claim
+with its log and leaves nothing running.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import pathlib
+import shutil
+import subprocess
+import time
+from collections.abc import Mapping, Sequence
+from typing import Protocol
+
+import structlog
+
+log = structlog.get_logger(__name__)
+
+CONTAINER_PIPE = "/var/run/gpu-dra/mps"
+"""Where a daemon's pipe directory appears inside the containers it serves."""
+
+
+class MpsError(Exception):
+    """A daemon did not start or did not take its settings; the claim fails with this."""
+
+
+@dataclasses.dataclass(frozen=True)
+class DaemonSpec:
+    id: str
+    devices: tuple[str, ...]
+    """GPU or MIG UUIDs the daemon serves (``CUDA_VISIBLE_DEVICES``)."""
+    active_thread_percentage: int | None = None
+    pinned_memory: Mapping[str, int] = dataclasses.field(default_factory=dict)
+    """Bytes per device UUID, set as each client's pinned device-memory limit."""
+
+
+class Runner(Protocol):
+    """How a daemon process is started; commands go through the control client either way."""
+
+    def start(self, control: Sequence[str], env: Mapping[str, str]) -> None: ...
+
+
+class LocalRunner:
+    """Runs ``nvidia-cuda-mps-control -d`` on the node (fake GPUs, tests, single-node setups)."""
+
+    def start(self, control: Sequence[str], env: Mapping[str, str]) -> None:
+        done = subprocess.run(
+            [*control, "-d"],
+            env={**os.environ, **env},
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
+        )
+        if done.returncode != 0:
+            raise MpsError(
+                f"nvidia-cuda-mps-control -d exited with {done.returncode}: "
+                f"{(done.stderr or done.stdout).strip()[-500:]}"
+            )
+
+
+class Daemons:
+    def __init__(
+        self,
+        root: pathlib.Path,
+        *,
+        control: Sequence[str],
+        runner: Runner,
+        ready_timeout: float = 10.0,
+    ) -> None:
+        self.root = root
+        self.control = tuple(control)
+        self.runner = runner
+        self.ready_timeout = ready_timeout
+
+    def pipe_dir(self, daemon_id: str) -> pathlib.Path:
+        return self.root / daemon_id / "pipe"
+
+    def ensure(self, spec: DaemonSpec) -> pathlib.Path:
+        """Start (or adopt) the daemon with its settings verified; return its pipe directory."""
+        if self.running(spec.id):
+            log.info("mps.adopted", daemon=spec.id)
+            self._configure(spec)
+            return self.pipe_dir(spec.id)
+        base = self.root / spec.id
+        for part in ("pipe", "log", "shm"):
+            (base / part).mkdir(parents=True, exist_ok=True)
+        try:
+            self.runner.start(self.control, self._env(spec.id, spec.devices))
+            self._wait_ready(spec.id)
+            self._configure(spec)
+        except (MpsError, OSError, subprocess.SubprocessError) as exc:
+            tail = self._log_tail(spec.id)
+            self.stop(spec.id)
+            raise MpsError(f"MPS daemon {spec.id} did not start: {exc}{tail}") from exc
+        log.info("mps.started", daemon=spec.id, devices=list(spec.devices))
+        return self.pipe_dir(spec.id)
+
+    def running(self, daemon_id: str) -> bool:
+        if not (self.pipe_dir(daemon_id) / "control").exists():
+            return False
+        try:
+            answer = self.command(daemon_id, "get_default_active_thread_percentage")
+        except MpsError:
+            return False
+        return answer.strip().replace(".", "", 1).isdigit()
+
+    def stop(self, daemon_id: str) -> None:
+        """Quit the daemon (if it runs) and remove its directories; idempotent."""
+        if (self.pipe_dir(daemon_id) / "control").exists():
+            try:
+                self.command(daemon_id, "quit")
+            except MpsError as exc:
+                log.warning("mps.quit_failed", daemon=daemon_id, error=str(exc))
+        shutil.rmtree(self.root / daemon_id, ignore_errors=True)
+        log.info("mps.stopped", daemon=daemon_id)
+
+    def known(self) -> set[str]:
+        """Daemons with a directory (running or left behind)."""
+        return {p.name for p in self.root.iterdir()} if self.root.is_dir() else set()
+
+    def command(self, daemon_id: str, command: str) -> str:
+        try:
+            done = subprocess.run(
+                list(self.control),
+                input=command + "\n",
+                env={**os.environ, **self._env(daemon_id, ())},
+                capture_output=True,
+                text=True,
+                timeout=10,
+                check=False,
+            )
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            raise MpsError(f"control client failed on {command!r}: {exc}") from exc
+        if done.returncode != 0:
+            raise MpsError(f"{command!r} failed: {(done.stderr or done.stdout).strip()[-300:]}")
+        return done.stdout
+
+    def _configure(self, spec: DaemonSpec) -> None:
+        wanted: list[tuple[str, str, str]] = []
+        if spec.active_thread_percentage is not None:
+            value = str(spec.active_thread_percentage)
+            wanted.append((f"set_default_active_thread_percentage {value}",
+                           "get_default_active_thread_percentage", value))  # fmt: skip
+        for device, limit in sorted(spec.pinned_memory.items()):
+            value = f"{max(1, limit // (1024 * 1024))}M"
+            wanted.append((f"set_default_device_pinned_mem_limit {device} {value}",
+                           f"get_default_device_pinned_mem_limit {device}", value))  # fmt: skip
+        for set_command, get_command, value in wanted:
+            self.command(spec.id, set_command)
+            got = self.command(spec.id, get_command).strip()
+            if got.rstrip("0").rstrip(".") != value.rstrip("0").rstrip(".") and got != value:
+                raise MpsError(f"{set_command!r} did not take: the daemon reports {got!r}")
+
+    def _wait_ready(self, daemon_id: str) -> None:
+        deadline = time.monotonic() + self.ready_timeout
+        while time.monotonic() < deadline:
+            if self.running(daemon_id):
+                return
+            time.sleep(0.05)
+        raise MpsError(f"no answer on its pipe within {self.ready_timeout:.0f}s")
+
+    def _env(self, daemon_id: str, devices: Sequence[str]) -> dict[str, str]:
+        base = self.root / daemon_id
+        env = {
+            "CUDA_MPS_PIPE_DIRECTORY": str(base / "pipe"),
+            "CUDA_MPS_LOG_DIRECTORY": str(base / "log"),
+        }
+        if devices:
+            env["CUDA_VISIBLE_DEVICES"] = ",".join(devices)
+        return env
+
+    def _log_tail(self, daemon_id: str) -> str:
+        logs = sorted((self.root / daemon_id / "log").glob("*.log"))
+        text = " ".join(p.read_text(errors="replace")[-300:] for p in logs).strip()
+        return f" (daemon log: {text})" if text else ""

@@ -1,0 +1,163 @@
+"""The leader duties' loop, and the controller process's flags.
+
+Covers: a `looping.Loop` runs a pass at once, another when woken, and none until its interval
+otherwise; a retryable API error is retried after a short backoff; an error the server gives for
+good is logged at error level and waits for the interval, and so does any other exception (a
+bug), which does not end the loop; `stop` ends it within moments. The
+flags: defaults, the webhook certificate and key only together, leader-election timing that could
+let two leaders overlap refused; a process that cannot start (no certificate, no kubeconfig)
+exits with code 2 and says why.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+
+import pytest
+from structlog.testing import capture_logs
+
+from controller import __main__ as entry
+from controller import errors, leaderelection, looping
+
+
+@pytest.fixture
+def running() -> Iterator[Callable[[looping.Loop], None]]:
+    threads: list[tuple[looping.Loop, threading.Thread]] = []
+
+    def start(loop: looping.Loop) -> None:
+        thread = threading.Thread(target=loop.run)
+        thread.start()
+        threads.append((loop, thread))
+
+    yield start
+    for loop, thread in threads:
+        loop.stop()
+        thread.join(1)
+        assert not thread.is_alive()
+
+
+def eventually(condition: Callable[[], bool], timeout: float = 2.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.005)
+
+
+def test_runs_at_once_then_when_woken(running: Callable[[looping.Loop], None]) -> None:
+    calls: list[float] = []
+    loop = looping.Loop("test", lambda: calls.append(time.monotonic()), interval=60)
+    running(loop)
+    eventually(lambda: len(calls) == 1)
+    time.sleep(0.05)
+    assert len(calls) == 1  # nothing until woken
+    loop.wake()
+    eventually(lambda: len(calls) == 2)
+    assert loop.passes == 2
+
+
+def test_retryable_errors_back_off_and_retry(running: Callable[[looping.Loop], None]) -> None:
+    outcomes: list[Exception | None] = [errors.UnavailableError("busy"), errors.ConflictError("x")]
+
+    def work() -> None:
+        if outcomes and (outcome := outcomes.pop(0)) is not None:
+            raise outcome
+
+    loop = looping.Loop("test", work, interval=60, first_backoff=0.01)
+    with capture_logs() as logs:
+        running(loop)
+        eventually(lambda: loop.passes == 1)
+    assert [entry["event"] for entry in logs] == ["loop.retrying", "loop.retrying"]
+    assert [entry["delay"] for entry in logs] == [0.01, 0.02]
+
+
+def test_refused_errors_wait_for_the_interval(running: Callable[[looping.Loop], None]) -> None:
+    attempts: list[int] = []
+
+    def work() -> None:
+        attempts.append(1)
+        raise errors.RejectedError("deviceclasses is forbidden", status=403)
+
+    loop = looping.Loop("test", work, interval=60, first_backoff=0.01)
+    with capture_logs() as logs:
+        running(loop)
+        eventually(lambda: len(attempts) == 1)
+        time.sleep(0.1)
+    assert len(attempts) == 1
+    assert logs[0]["event"] == "loop.refused"
+    assert logs[0]["log_level"] == "error"
+
+
+def test_a_bug_in_a_pass_does_not_end_the_loop(running: Callable[[looping.Loop], None]) -> None:
+    attempts: list[int] = []
+
+    def work() -> None:
+        attempts.append(1)
+        if len(attempts) == 1:
+            raise KeyError("spec")
+
+    loop = looping.Loop("test", work, interval=60)
+    with capture_logs() as logs:
+        running(loop)
+        eventually(lambda: len(attempts) == 1)
+        time.sleep(0.05)
+        assert len(attempts) == 1  # waits for the interval, like a refused pass
+        loop.wake()
+        eventually(lambda: loop.passes == 1)
+    assert logs[0]["event"] == "loop.failed"
+    assert logs[0]["exc_info"] is True
+
+
+def test_flag_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("POD_NAMESPACE", "gpu-system")
+    monkeypatch.setenv("POD_NAME", "controller-abc")
+    args = entry.parse_args([])
+    assert args.driver_name == "gpu.dra.dev"
+    assert args.namespace == "gpu-system"
+    assert args.identity == "controller-abc"
+    assert args.lease_name == "gpu-dra-controller"
+    assert args.leader_elect
+    assert args.timing == leaderelection.Timing(15, 10, 2)
+    assert args.extended_resource_name == ""
+    assert args.webhook_cert is None
+    assert args.webhook_port == 9443
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--webhook-cert=/c"], "--webhook-cert and --webhook-key go together"),
+        (["--renew-deadline=20"], "lease duration > renew deadline"),
+        (["--gc-interval=0"], "intervals must be positive"),
+    ],
+    ids=["cert-without-key", "unsafe-timing", "zero-interval"],
+)
+def test_bad_flags(argv: list[str], message: str, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exited:
+        entry.parse_args(argv)
+    assert exited.value.code == 2
+    assert message in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--webhook-cert=/nonexistent.crt", "--webhook-key=/nonexistent.key"], "nonexistent.crt"),
+        (["--kubeconfig=/nonexistent.kubeconfig"], "controller.cannot_start"),
+    ],
+    ids=["no-certificate", "no-kubeconfig"],
+)
+def test_cannot_start(argv: list[str], message: str) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "controller", *argv],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert done.returncode == 2
+    assert "controller.cannot_start" in done.stderr
+    assert message in done.stderr
