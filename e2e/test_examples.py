@@ -2,7 +2,7 @@
 
 Covers: every example object applies on a fake 8×A100-40GB node, every pod is scheduled, and each
 claim gets a device of the type its class names (whole GPU, MIG slice, shared fraction), with the
-two pods of the time-sliced example sharing one claim and one GPU.
+two pods of the time-sliced and of the MPS example each sharing one claim and one GPU.
 """
 
 from __future__ import annotations
@@ -47,3 +47,4 @@ def test_every_example_schedules_onto_the_device_type_it_asks_for(scenario: Scen
             assert all(KINDS[classes[source]] in device for device in allocated), allocated
             devices[pod] = allocated
     assert devices["timesliced-pod-a"] == devices["timesliced-pod-b"]
+    assert devices["mps-pod-a"] == devices["mps-pod-b"]

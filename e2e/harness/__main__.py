@@ -118,6 +118,8 @@ def _container_gets(record: objects.Obj, device: str) -> str:
         value = env.get(prefix + key)
         if value:
             shown.append(f"{key.lower()}={value[:12] + '…' if key == 'UUID' else value}")
+    if "CUDA_MPS_PIPE_DIRECTORY" in env:
+        shown.append("mps daemon " + env["CUDA_MPS_PIPE_DIRECTORY"].rsplit("/", 1)[-1])
     return ", ".join(shown) or "nothing"
 
 
