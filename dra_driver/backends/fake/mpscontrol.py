@@ -57,12 +57,19 @@ def _start_daemon(pipe: pathlib.Path, logs: pathlib.Path) -> int:
 def _serve(server: socket.socket, path: pathlib.Path, log: pathlib.Path) -> None:
     settings = {"percentage": "100"}
     limits: dict[str, str] = {}
+    server.settimeout(1.0)
     with log.open("a", buffering=1) as record:
         record.write(
             f"started pid={os.getpid()} devices={os.environ.get('CUDA_VISIBLE_DEVICES', '')}\n"
         )
         while True:
-            connection, _ = server.accept()
+            try:
+                connection, _ = server.accept()
+            except TimeoutError:
+                if not path.exists():  # its directory was removed: nobody can reach it any more
+                    return
+                continue
+            connection.settimeout(5.0)
             with connection:
                 command = connection.recv(4096).decode().strip()
                 record.write(f"{time.time():.3f} {command}\n")
