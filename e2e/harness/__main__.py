@@ -1,7 +1,8 @@
 """The local control plane for people: ``python -m e2e.harness demo`` or ``... up``.
 
 ``demo`` builds (once) and starts a real control plane, starts a fake node (the fake kubelet made
-of the kubelet's own DRA code) with our kubelet plugin on fake 8×A100-40GB GPUs, applies the
+of the kubelet's own DRA code) with our kubelet plugin on fake 8×A100-40GB GPUs and our cluster
+controller (which applies the DeviceClasses), applies the
 quickstart examples of ``deploy/examples/``, waits until the real scheduler has placed every pod and
 the plugin has prepared it, prints what each claim got and what its container gets, and tears
 everything down. ``up`` starts the control plane and keeps it running until Ctrl-C, printing a
@@ -18,7 +19,7 @@ import tempfile
 import time
 from collections.abc import Callable
 
-from e2e.harness import binaries, controlplane, kube, nodeagents, objects
+from e2e.harness import binaries, controlplane, kube, nodeagents, objects, processes
 
 NODE = "demo-node"
 NAMESPACE = "default"
@@ -72,8 +73,26 @@ def _up(plane: controlplane.ControlPlane, step: Callable[[str], None]) -> int:
 def _demo(client: kube.Kube, node: nodeagents.PluginNode, step: Callable[[str], None]) -> int:
     step(f"starting fake node {NODE}: fake kubelet, then our plugin with fake:{node.gpus}")
     node.start()
-    step("applying the DeviceClasses of deploy/deviceclasses.yaml")
-    objects.apply_device_classes(client)
+    step("starting the cluster controller (it applies the DeviceClasses)")
+    controller = processes.Process(
+        "controller",
+        [
+            sys.executable,
+            "-m",
+            "controller",
+            f"--kubeconfig={node.plane.kubeconfig}",
+            "--extended-resource-name=gpu.dra.dev/gpu",
+        ],
+        log_dir=node.work_dir / "logs",
+        cwd=nodeagents.REPO,
+    )
+    node.children.append(controller)  # stopped with the node agents
+    controller.start()
+    for name in ("gpu.dra.dev", "mig.gpu.dra.dev", "shared.gpu.dra.dev"):
+        kube.wait_for(
+            functools.partial(client.exists, f"/apis/resource.k8s.io/v1/deviceclasses/{name}"),
+            what=f"DeviceClass {name}",
+        )
     documents = objects.example_documents()
     step(f"applying {len(documents)} objects from deploy/examples/")
     for body in documents:
