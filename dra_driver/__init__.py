@@ -1,9 +1,31 @@
 """The node's domain core: GPU discovery, inventory, ResourceSlice devices, CDI, checkpoint, isolation.
 
-Flow: a `backends.GpuBackend` (NVML or fake) reports GPUs (`gpus`) → `inventory` turns them into
-what the node offers (GPUs, MIG placements, counter sets) → `slices` builds the ResourceSlice
-devices per mode and packs them into slices. Nothing here knows gRPC; `api` is the only package of
-ours it imports.
+Publish: a `backends.GpuBackend` (NVML or fake) reports GPUs (`hardware`) → `inventory` adds their
+MIG state → `slices` builds the ResourceSlice devices per mode (`layouts` holds the MIG rules the
+counters encode) and packs them into slices.
+
+Prepare: `claims` (what the API server allocated) → `locating` (device name → hardware) →
+`preparing` (the flow, under a node-wide lock) with `checkpoint`, `isolation` (MIG, MPS, quotas,
+time-slicing), `containeredits` and `cdi`; `atomicfiles` writes everything crash-safely;
+`failpoints` lets crash tests stop the flow anywhere. `logs` configures structlog once per process.
+
+Nothing here knows gRPC; `api` is the only package of ours it imports.
 """
 
-__all__: list[str] = []
+__all__ = [
+    "atomicfiles",
+    "backends",
+    "cdi",
+    "checkpoint",
+    "claims",
+    "containeredits",
+    "failpoints",
+    "hardware",
+    "inventory",
+    "isolation",
+    "layouts",
+    "locating",
+    "logs",
+    "preparing",
+    "slices",
+]

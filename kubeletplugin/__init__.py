@@ -1,6 +1,24 @@
-"""The node process the kubelet talks to: registration, DRA and health gRPC, prepare/unprepare.
+"""The node process the kubelet talks to (``python -m kubeletplugin``): thin, over `dra_driver`.
 
-Not built yet: see issue "Kubelet plugin".
+- `serving`: the gRPC servers on their unix sockets (per-pod names for rolling updates), liveness
+  and readiness on TCP;
+- `registration`: the plugin-watcher handshake;
+- `draservice`: DRA v1 and v1beta1, protobuf in and out, `dra_driver.preparing` in between;
+- `health`: the device-health streams (v1, v1alpha1);
+- `claimfetching`: GETting the claims the kubelet names;
+- `publishing`: the node's pool, kept published by `controller.slicesync`;
+- `sweeping`: unpreparing claims deleted behind the kubelet's back;
+- `metrics`: Prometheus metrics;
+- `protos`: the generated gRPC code (``hack/protos.sh``).
 """
 
-__all__: list[str] = []
+__all__ = [
+    "claimfetching",
+    "draservice",
+    "health",
+    "metrics",
+    "publishing",
+    "registration",
+    "serving",
+    "sweeping",
+]
