@@ -64,15 +64,29 @@ def for_device(
     return spec.ContainerEdits(env=tuple(lines), device_nodes=nodes, mounts=mounts)
 
 
-def for_claim(claim_uid: str, *, quota_dir: str | None, real_gpus: bool) -> spec.ContainerEdits:
-    """Edits every container of the claim gets once, whatever devices it uses."""
+def for_claim(
+    claim_uid: str,
+    *,
+    quota_dir: str | None,
+    real_gpus: bool,
+    preload: tuple[str, str] | None = None,
+) -> spec.ContainerEdits:
+    """Edits every container of the claim gets once, whatever devices it uses.
+
+    `preload` is (library path, ``ld.so.preload`` path) on the host: the library is mounted at the
+    same path and the list over ``/etc/ld.so.preload``, both read-only, so every process of the
+    container loads the quota library and none can opt out by editing the list.
+    """
     env: tuple[str, ...] = ()
     mounts: tuple[spec.Mount, ...] = ()
+    if preload is not None:
+        library, preload_list = preload
+        mounts += (spec.Mount(library, library), spec.Mount(preload_list, "/etc/ld.so.preload"))
     if quota_dir is not None:
         inside = f"{quotas.CONTAINER_ROOT}/{claim_uid}"
         # The directory is writable (the shared accounting state lives there); the config in it
         # is mounted again read-only on top, so no container can raise its own limit.
-        mounts = (
+        mounts += (
             spec.Mount(quota_dir, inside, options=("rw", "nosuid", "nodev", "noexec", "bind")),
             spec.Mount(f"{quota_dir}/{quotas.FILE}", f"{inside}/{quotas.FILE}"),
         )

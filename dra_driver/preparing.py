@@ -82,6 +82,15 @@ class NodeConfig:
     """The MPS control command; default: ``nvidia-cuda-mps-control``, the fake one with fake
     GPUs (``python -m dra_driver.backends.fake.mpscontrol``)."""
 
+    preload_library: str | None = None
+    """Host path of ``libgpuquota.so``: injected (with a read-only ``/etc/ld.so.preload``) into
+    every container of a claim with shares; None: the quota config is written but not enforced."""
+
+    @property
+    def preload_list(self) -> pathlib.Path:
+        """The ``ld.so.preload`` file mounted into containers: it names the library."""
+        return self.plugin_dir / "ld.so.preload"
+
     @property
     def mps_command(self) -> tuple[str, ...]:
         if self.mps_control is not None:
@@ -116,12 +125,16 @@ class Preparer:
         self.backend = backend
         self.config = config
         self.boot_id = boot_id
+        config.plugin_dir.mkdir(parents=True, exist_ok=True)
         self._last = model.Checkpoint(boot_id=boot_id)
         self.ledger = migs.Ledger(config.plugin_dir / "mig-ledger.json")
         self.mps = mps.Daemons(
             config.plugin_dir / "mps", control=config.mps_command, runner=mps.LocalRunner()
         )
-        config.plugin_dir.mkdir(parents=True, exist_ok=True)
+        if config.preload_library is not None:
+            atomicfiles.write_bytes(
+                config.preload_list, f"{config.preload_library}\n".encode(), mode=0o444
+            )
 
     # -- public flows ---------------------------------------------------------------------
 
@@ -348,7 +361,12 @@ class Preparer:
             )
             for device in devices
         ]
-        common = containeredits.for_claim(ref.uid, quota_dir=quota_dir, real_gpus=real)
+        preload = None
+        if quota_dir is not None and self.config.preload_library is not None:
+            preload = (self.config.preload_library, str(self.config.preload_list))
+        common = containeredits.for_claim(
+            ref.uid, quota_dir=quota_dir, real_gpus=real, preload=preload
+        )
         ids = writing.write_claim_spec(self.config.cdi_dir, ref.uid, cdi_devices, common)
         return [
             dataclasses.replace(device, cdi_ids=(cdi_id,))

@@ -63,6 +63,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="auto: full if the API server has partitionable devices and consumable capacity",
     )
     add("--resync-interval", type=float, default=60.0, help="seconds between slice resyncs")
+    add(
+        "--preload-library",
+        help="host path of libgpuquota.so, injected into containers of claims with shares "
+        "(default: none; the quota config is then written but not enforced)",
+    )
     add("--no-dynamic-mig", action="store_true")
     add("--sharing-strategy", choices=[s.value for s in settings.SharingStrategy], default="mps")
     add("--compat-shares", type=int, default=0)
@@ -128,6 +133,7 @@ def run(args: argparse.Namespace, backend: backends.GpuBackend, stop: threading.
         cdi_dir=args.cdi_dir,
         publish=publish,
         real_gpus=args.gpus == "nvml",
+        preload_library=args.preload_library,
     )
     preparer = preparing.Preparer(backend, node_config, boot_id=store.current_boot_id())
     preparer.reconcile()

@@ -450,3 +450,34 @@ def test_a_daemon_that_fails_to_start_fails_the_claim_and_leaves_nothing(
     assert node.prepared() == []
     assert gpus.status(gpus.gpus()[2].uuid).compute_mode is hardware.ComputeMode.DEFAULT
     assert writing.claim_uids_with_specs(tmp_path / "cdi") == set()
+
+
+def test_shares_inject_the_preload_library_when_configured(
+    gpus: fake.FakeBackend, tmp_path: pathlib.Path
+) -> None:
+    config = preparing.NodeConfig(
+        node_name=NODE,
+        driver_name=DRIVER,
+        plugin_dir=tmp_path / "plugin",
+        cdi_dir=tmp_path / "cdi",
+        publish=settings.PublishSettings(
+            shared=settings.SharedSettings(strategy=settings.SharingStrategy.TIMESLICING)
+        ),
+        real_gpus=False,
+        preload_library="/usr/lib/gpu-dra/libgpuquota.so",
+    )
+    node = preparing.Preparer(gpus, config, boot_id="boot-1")
+    share = {"device": "gpu-2-shared", "shareID": "s1", "consumedCapacity": {"memory": "1Gi"}}
+    assert node.prepare([claim("u1", share), claim("u2", {"device": "gpu-0"})])["u1"].error == ""
+    spec_of = {
+        uid: json.loads((tmp_path / "cdi" / f"k8s.gpu.dra.dev-claim_{uid}.json").read_text())
+        for uid in ("u1", "u2")
+    }
+    mounts = {m["containerPath"]: m for m in spec_of["u1"]["containerEdits"]["mounts"]}
+    assert mounts["/etc/ld.so.preload"]["hostPath"] == str(tmp_path / "plugin" / "ld.so.preload")
+    assert "ro" in mounts["/etc/ld.so.preload"]["options"]
+    assert "/usr/lib/gpu-dra/libgpuquota.so" in mounts
+    assert (
+        tmp_path / "plugin" / "ld.so.preload"
+    ).read_text() == "/usr/lib/gpu-dra/libgpuquota.so\n"
+    assert "containerEdits" not in spec_of["u2"]  # a whole GPU gets no quota library
