@@ -39,11 +39,14 @@ class SliceSync:
         *,
         attempts: int = 6,
         backoff: float = 0.2,
+        on_dropped: Callable[[int], None] = lambda count: None,
     ) -> None:
         self.client = client
         self.target = target
         self.attempts = attempts
         self.backoff = backoff
+        self.on_dropped = on_dropped
+        """Called with the number of dropped field paths whenever it grows (for a metric)."""
         self.dropped_fields: set[str] = set()
         """Paths of fields the server did not store as sent (empty on a fully capable server)."""
         self._stored: dict[str, slicediff.Obj] = {}
@@ -155,6 +158,7 @@ class SliceSync:
         new = set(paths) - self.dropped_fields
         self.dropped_fields.update(paths)
         if new:
+            self.on_dropped(len(self.dropped_fields))
             log.warning(
                 "slices.fields_dropped",
                 pool=self.target.pool,

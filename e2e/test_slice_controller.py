@@ -134,7 +134,10 @@ def test_a_server_without_the_features_is_detected_and_does_not_loop(
     assert (found.partitionable_devices, found.consumable_capacity) == (False, False)
     assert found.mode is settings.Mode.COMPAT
     sync = _sync(compat_scenario.plane, compat_scenario.client, name)
+    reported: list[int] = []
+    sync.on_dropped = reported.append
     sync.publish(_desired(name, "1xA100-40GB"))
+    assert reported[-1] == len(sync.dropped_fields) > 0
     assert "spec.sharedCounters" in sync.dropped_fields
     assert any("allowMultipleAllocations" in path for path in sync.dropped_fields)
     assert sync.publish(_desired(name, "1xA100-40GB")).writes == 0

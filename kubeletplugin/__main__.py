@@ -148,6 +148,7 @@ def run(args: argparse.Namespace, backend: backends.GpuBackend, stop: threading.
         driver=args.driver_name,
         node_name=args.node_name,
         board=board,
+        on_dropped=stats.dropped_fields.set,
     )
     reg = registration.Registration(
         driver=args.driver_name,

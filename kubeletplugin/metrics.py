@@ -7,6 +7,7 @@
 | ``gpu_dra_requests_inflight`` | operation | calls being served now |
 | ``gpu_dra_claim_errors_total`` | operation | claims that failed inside a call |
 | ``gpu_dra_prepared_devices`` | type | devices prepared on this node now |
+| ``gpu_dra_slice_dropped_fields`` | | slice fields the API server dropped (a missing feature) |
 """
 
 from __future__ import annotations
@@ -43,6 +44,11 @@ class Metrics:
         )
         self.prepared_devices = prometheus_client.Gauge(
             "gpu_dra_prepared_devices", "devices prepared now", ["type"], registry=self.registry
+        )
+        self.dropped_fields = prometheus_client.Gauge(
+            "gpu_dra_slice_dropped_fields",
+            "ResourceSlice fields the API server did not store as sent (0 on a capable server)",
+            registry=self.registry,
         )
 
     @contextlib.contextmanager

@@ -10,6 +10,7 @@ to the Node makes the slices go with the Node.
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 
 import structlog
 
@@ -74,6 +75,7 @@ class Publisher:
         driver: str,
         node_name: str,
         board: health.Board,
+        on_dropped: Callable[[int], None] = lambda count: None,
     ) -> None:
         self.client = client
         self.backend = backend
@@ -82,6 +84,7 @@ class Publisher:
         self.driver = driver
         self.node_name = node_name
         self.board = board
+        self.on_dropped = on_dropped
         self._thread: threading.Thread | None = None
 
     def desired(self) -> list[splitting.SliceContent]:
@@ -118,7 +121,8 @@ class Publisher:
         target = slicediff.Target(
             driver=self.driver, node_name=self.node_name, pool=self.node_name, owner=owner
         )
-        slicesync.SliceSync(self.client, target).run(self.desired, stop, resync=resync)
+        sync = slicesync.SliceSync(self.client, target, on_dropped=self.on_dropped)
+        sync.run(self.desired, stop, resync=resync)
 
     def join(self, timeout: float = 2.0) -> None:
         """Wait a little for the thread; a watch in flight ends with the process (daemon)."""
