@@ -14,7 +14,7 @@ import dataclasses
 
 import structlog
 
-from controller import errors, rest
+from controller import rest, versions
 from dra_driver.slices import settings
 
 log = structlog.get_logger(__name__)
@@ -24,8 +24,10 @@ GROUP_PATH = "/apis/resource.k8s.io"
 
 @dataclasses.dataclass(frozen=True)
 class Capabilities:
-    versions: tuple[str, ...]
-    """``resource.k8s.io`` versions served, newest preferred first."""
+    served: tuple[str, ...]
+    """``resource.k8s.io`` versions served."""
+    api_version: str
+    """The version the driver talks (`versions.choose`)."""
     partitionable_devices: bool
     consumable_capacity: bool
 
@@ -36,19 +38,19 @@ class Capabilities:
 
 
 def detect(client: rest.Rest, *, driver: str, node_name: str) -> Capabilities:
-    group = client.get(GROUP_PATH)
-    versions = tuple(v["version"] for v in group.get("versions", []))
-    if "v1" not in versions:
-        raise errors.RejectedError(
-            f"the API server serves resource.k8s.io {list(versions)}, not v1 (Kubernetes >= 1.34)"
-        )
-    counters = _keeps(client, _probe(driver, node_name, counters=True), "sharedCounters")
+    served = served_versions(client)
+    version = versions.choose(served)
+    probe = _probe(driver, node_name, counters=True)
+    counters = _keeps(client, probe, version, "sharedCounters")
     shared = _probe(driver, node_name, counters=False)
-    consumable = _keeps(client, shared, "devices", 0, "allowMultipleAllocations")
-    found = Capabilities(versions, partitionable_devices=counters, consumable_capacity=consumable)
+    consumable = _keeps(client, shared, version, "devices", 0, "allowMultipleAllocations")
+    found = Capabilities(
+        served, version, partitionable_devices=counters, consumable_capacity=consumable
+    )
     log.info(
         "server.capabilities",
-        versions=list(versions),
+        served=list(served),
+        api_version=version,
         partitionable_devices=counters,
         consumable_capacity=consumable,
         mode=found.mode.value,
@@ -56,9 +58,20 @@ def detect(client: rest.Rest, *, driver: str, node_name: str) -> Capabilities:
     return found
 
 
-def _keeps(client: rest.Rest, body: rest.Obj, *path: str | int) -> bool:
-    stored = client.request(
-        "POST", "/apis/resource.k8s.io/v1/resourceslices", body=body, query={"dryRun": "All"}
+def served_versions(client: rest.Rest) -> tuple[str, ...]:
+    group = client.get(GROUP_PATH)
+    return tuple(v["version"] for v in group.get("versions", []))
+
+
+def _keeps(client: rest.Rest, body: rest.Obj, version: str, *path: str | int) -> bool:
+    stored = versions.from_server(
+        client.request(
+            "POST",
+            versions.slices_path(version),
+            body=versions.to_server(body, version),
+            query={"dryRun": "All"},
+        ),
+        version,
     )
     node: object = stored.get("spec")
     for key in path:

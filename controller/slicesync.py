@@ -23,12 +23,12 @@ from typing import Any
 
 import structlog
 
-from controller import errors, rest, slicediff
+from controller import errors, rest, slicediff, versions
 from dra_driver.slices import splitting
 
 log = structlog.get_logger(__name__)
 
-PATH = "/apis/resource.k8s.io/v1/resourceslices"
+PATH = versions.slices_path("v1")
 
 
 class SliceSync:
@@ -40,8 +40,11 @@ class SliceSync:
         attempts: int = 6,
         backoff: float = 0.2,
         on_dropped: Callable[[int], None] = lambda count: None,
+        api_version: str = "v1",
     ) -> None:
         self.client = client
+        self.api_version = api_version
+        self.path = versions.slices_path(api_version)
         self.target = target
         self.attempts = attempts
         self.backoff = backoff
@@ -81,9 +84,9 @@ class SliceSync:
     def list(self) -> list[slicediff.Obj]:
         selector = f"spec.driver={self.target.driver},spec.nodeName={self.target.node_name}"
         items: list[slicediff.Obj] = (
-            self.client.get(PATH, fieldSelector=selector).get("items") or []
+            self.client.get(self.path, fieldSelector=selector).get("items") or []
         )
-        return items
+        return [versions.from_server(item, self.api_version) for item in items]
 
     def run(
         self,
@@ -112,10 +115,10 @@ class SliceSync:
     def _changes(self, stop: threading.Event, resync: float) -> Iterator[None]:
         """One item per change to the node's slices seen by a watch, ending after `resync`."""
         selector = f"spec.driver={self.target.driver},spec.nodeName={self.target.node_name}"
-        listed = self.client.get(PATH, fieldSelector=selector)
+        listed = self.client.get(self.path, fieldSelector=selector)
         version = listed.get("metadata", {}).get("resourceVersion", "")
         watch = self.client.watch(
-            PATH,
+            self.path,
             timeout_seconds=max(1, int(resync)),
             fieldSelector=selector,
             resourceVersion=version,
@@ -138,15 +141,17 @@ class SliceSync:
                 "preconditions": {"uid": meta["uid"], "resourceVersion": meta["resourceVersion"]},
             }
             with contextlib.suppress(errors.NotFoundError):
-                self.client.request("DELETE", f"{PATH}/{meta['name']}", body=body)
+                self.client.request("DELETE", f"{self.path}/{meta['name']}", body=body)
         for updated in plan.updates:
-            stored = self.client.request(
-                "PUT", f"{PATH}/{updated['metadata']['name']}", body=updated
-            )
+            stored = self._send("PUT", f"{self.path}/{updated['metadata']['name']}", updated)
             self._learn(updated["spec"], stored["spec"])
         for created in plan.creates:
-            stored = self.client.request("POST", PATH, body=created)
+            stored = self._send("POST", self.path, created)
             self._learn(created["spec"], stored["spec"])
+
+    def _send(self, method: str, path: str, obj: slicediff.Obj) -> slicediff.Obj:
+        body = versions.to_server(obj, self.api_version)
+        return versions.from_server(self.client.request(method, path, body=body), self.api_version)
 
     def _stored_form(self, spec: slicediff.Obj) -> slicediff.Obj:
         return self._stored.get(_key(spec), spec)

@@ -5,13 +5,16 @@ second publish writes nothing; a removed GPU shrinks the pool with a generation 
 slice of the old generation left; a slice deleted by hand comes back, and one edited by hand is
 restored, while the controller runs; capability detection tells a full server from one without
 partitionable devices and consumable capacity; on such a server the dropped fields are reported
-and a republish does not loop.
+(log and metric) and a republish does not loop; a server without ``resource.k8s.io/v1`` is talked
+to in v1beta2 or v1beta1 (devices wrapped in ``basic``) with the same result.
 """
 
 from __future__ import annotations
 
 import functools
+import pathlib
 import threading
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -119,7 +122,8 @@ def test_capabilities_of_a_full_server(scenario: Scenario, node: str) -> None:
     api = rest.Rest(config.new_client_from_config(str(scenario.plane.kubeconfig)))
     found = capabilities.detect(api, driver=objects.DRIVER, node_name=node)
     assert found.mode is settings.Mode.FULL
-    assert "v1" in found.versions
+    assert found.api_version == "v1"
+    assert "v1" in found.served
     assert api.get(slicesync.PATH, fieldSelector=f"spec.nodeName={node}")["items"] == []
 
 
@@ -147,3 +151,53 @@ def test_a_server_without_the_features_is_detected_and_does_not_loop(
     (stored,) = sync.list()
     assert stored["spec"]["pool"]["resourceSliceCount"] == 1
     assert [d["name"] for d in stored["spec"]["devices"]] == ["gpu-0"]
+
+
+@pytest.fixture(scope="module")
+def beta_plane(
+    bin_dir: pathlib.Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[controlplane.ControlPlane]:
+    """An API server without resource.k8s.io/v1 (as before 1.34): only v1beta2 and v1beta1."""
+    plane = controlplane.ControlPlane(
+        bin_dir=bin_dir,
+        work_dir=tmp_path_factory.mktemp("beta-cluster"),
+        runtime_config="resource.k8s.io/v1=false,resource.k8s.io/v1beta2=true,"
+        "resource.k8s.io/v1beta1=true",
+    )
+    with plane:
+        yield plane
+
+
+@pytest.mark.parametrize("version", ["v1beta2", "v1beta1"])
+def test_older_api_versions_are_talked_when_v1_is_not_served(
+    beta_plane: controlplane.ControlPlane, version: str
+) -> None:
+    client = kube.Kube(
+        server=beta_plane.server, token=beta_plane.token, ca_file=str(beta_plane.ca_file)
+    )
+    name = f"beta-{version}"
+    objects.create_node(client, name)
+    api = rest.Rest(config.new_client_from_config(str(beta_plane.kubeconfig)))
+    found = capabilities.detect(api, driver=objects.DRIVER, node_name=name)
+    assert found.api_version == "v1beta2"
+    assert found.mode is settings.Mode.FULL
+    uid = client.get(f"/api/v1/nodes/{name}")["metadata"]["uid"]
+    owner = {"apiVersion": "v1", "kind": "Node", "name": name, "uid": uid, "controller": True}
+    target = slicediff.Target(driver=objects.DRIVER, node_name=name, pool=name, owner=owner)
+    sync = slicesync.SliceSync(api, target, api_version=version)
+    desired = _desired(name, "2xA100-40GB")
+    assert sync.publish(desired).writes == 3
+    assert sync.dropped_fields == set()
+    assert sync.publish(desired).writes == 0
+    sent = splitting.specs(desired, driver=objects.DRIVER, node_name=name, pool=name, generation=1)
+    assert [s["spec"] for s in _stored(sync)] == sent
+    # Read back in the other beta version too: the server stores one object, whatever we speak.
+    other = "v1beta1" if version == "v1beta2" else "v1beta2"
+    assert (
+        len(
+            client.items(
+                f"/apis/resource.k8s.io/{other}/resourceslices?fieldSelector=spec.nodeName={name}"
+            )
+        )
+        == 3
+    )

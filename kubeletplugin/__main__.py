@@ -115,7 +115,7 @@ def run(args: argparse.Namespace, backend: backends.GpuBackend, stop: threading.
         config.new_client_from_config(args.kubeconfig) if args.kubeconfig else _in_cluster_client()
     )
     client = rest.Rest(api)
-    mode = publishing.decide_mode(
+    mode, api_version = publishing.decide_mode(
         client, requested=args.mode, driver=args.driver_name, node_name=args.node_name, stop=stop
     )
     publish = settings.PublishSettings(
@@ -137,7 +137,7 @@ def run(args: argparse.Namespace, backend: backends.GpuBackend, stop: threading.
     )
     preparer = preparing.Preparer(backend, node_config, boot_id=store.current_boot_id())
     preparer.reconcile()
-    fetcher = claimfetching.ClaimFetcher(api)
+    fetcher = claimfetching.ClaimFetcher(api, api_version=api_version)
     stats = metrics.Metrics()
     board = health.Board()
     publisher = publishing.Publisher(
@@ -149,6 +149,7 @@ def run(args: argparse.Namespace, backend: backends.GpuBackend, stop: threading.
         node_name=args.node_name,
         board=board,
         on_dropped=stats.dropped_fields.set,
+        api_version=api_version,
     )
     reg = registration.Registration(
         driver=args.driver_name,

@@ -14,17 +14,19 @@ from kubernetes.client.exceptions import ApiException
 
 from dra_driver import claims
 
-GROUP, VERSION, PLURAL = "resource.k8s.io", "v1", "resourceclaims"
+GROUP, PLURAL = "resource.k8s.io", "resourceclaims"
 
 
 class ClaimFetcher:
-    def __init__(self, api: client.ApiClient) -> None:
+    def __init__(self, api: client.ApiClient, *, api_version: str = "v1") -> None:
         self._objects = client.CustomObjectsApi(api)
+        self.api_version = api_version
+        """The allocation results read here have the same shape in v1, v1beta2 and v1beta1."""
 
     def fetch(self, ref: claims.ClaimRef) -> dict[str, Any]:
         try:
             obj: Any = self._objects.get_namespaced_custom_object(
-                GROUP, VERSION, ref.namespace, PLURAL, ref.name, _request_timeout=10
+                GROUP, self.api_version, ref.namespace, PLURAL, ref.name, _request_timeout=10
             )
         except ApiException as exc:
             if exc.status == 404:

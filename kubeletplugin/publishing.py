@@ -14,7 +14,7 @@ from collections.abc import Callable
 
 import structlog
 
-from controller import capabilities, errors, rest, slicediff, slicesync
+from controller import capabilities, errors, rest, slicediff, slicesync, versions
 from dra_driver import backends, hardware, inventory, preparing
 from dra_driver.slices import building, settings, splitting
 from kubeletplugin import health
@@ -24,14 +24,17 @@ log = structlog.get_logger(__name__)
 
 def decide_mode(
     client: rest.Rest, *, requested: str, driver: str, node_name: str, stop: threading.Event
-) -> settings.Mode:
-    """The forced mode, or (``auto``) the one the API server supports; waits for the server."""
-    if requested != "auto":
-        return settings.Mode(requested)
+) -> tuple[settings.Mode, str]:
+    """The mode (forced, or with ``auto`` the one the API server supports) and the
+    ``resource.k8s.io`` version to talk; waits for the server to answer."""
     delay = 0.5
     while True:
         try:
-            return capabilities.detect(client, driver=driver, node_name=node_name).mode
+            if requested != "auto":
+                served = capabilities.served_versions(client)
+                return settings.Mode(requested), versions.choose(served)
+            found = capabilities.detect(client, driver=driver, node_name=node_name)
+            return found.mode, found.api_version
         except errors.RetryableError as exc:
             log.warning("server.unreachable", error=str(exc), retry_in=delay)
             if stop.wait(delay):
@@ -76,6 +79,7 @@ class Publisher:
         node_name: str,
         board: health.Board,
         on_dropped: Callable[[int], None] = lambda count: None,
+        api_version: str = "v1",
     ) -> None:
         self.client = client
         self.backend = backend
@@ -85,6 +89,7 @@ class Publisher:
         self.node_name = node_name
         self.board = board
         self.on_dropped = on_dropped
+        self.api_version = api_version
         self._thread: threading.Thread | None = None
 
     def desired(self) -> list[splitting.SliceContent]:
@@ -121,7 +126,9 @@ class Publisher:
         target = slicediff.Target(
             driver=self.driver, node_name=self.node_name, pool=self.node_name, owner=owner
         )
-        sync = slicesync.SliceSync(self.client, target, on_dropped=self.on_dropped)
+        sync = slicesync.SliceSync(
+            self.client, target, on_dropped=self.on_dropped, api_version=self.api_version
+        )
         sync.run(self.desired, stop, resync=resync)
 
     def join(self, timeout: float = 2.0) -> None:

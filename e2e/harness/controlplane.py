@@ -47,11 +47,14 @@ class ControlPlane:
         bin_dir: pathlib.Path,
         work_dir: pathlib.Path,
         feature_gates: str = "",
+        runtime_config: str = "",
         progress: Callable[[str], None] = lambda message: None,
     ) -> None:
         self.bin_dir = bin_dir
         self.work_dir = work_dir
         self.feature_gates = feature_gates
+        self.runtime_config = runtime_config
+        """kube-apiserver ``--runtime-config`` (e.g. to serve only older resource.k8s.io versions)."""
         self.progress = progress
         self.log_dir = work_dir / "logs"
         self.kubeconfig = work_dir / "admin.kubeconfig"
@@ -118,6 +121,7 @@ class ControlPlane:
             "--disable-admission-plugins=ServiceAccount,TaintNodesByCondition",
             "--endpoint-reconciler-type=none",
             *gates,
+            *([f"--runtime-config={self.runtime_config}"] if self.runtime_config else []),
         )
         self._wait(apiserver, f"{self.server}/readyz", tls=True, token=True)
         credentials.write_kubeconfig(
