@@ -12,11 +12,14 @@ Covers:
   (``?dryRun=All``), for the defaults and for the variants (real GPUs, a second DaemonSet per
   sharing strategy, no controller so the chart owns the DeviceClasses, a certificate you bring),
   and so are the committed manifests with their placeholder certificate;
-- the ValidatingAdmissionPolicy, applied for real with the RBAC objects, confines the plugin: with a token bound to a pod on node A (TokenRequest, as a pod's projected token
-  is), the API server puts node A in the user's extra info; that identity creates and deletes
-  node A's slices, is refused node B's (create and delete) with the policy's message, is
-  refused everything by the policy with a token bound to no pod, and cannot delete DeviceClasses
-  (RBAC);
+- the ValidatingAdmissionPolicy, applied for real with the RBAC objects, confines the plugin:
+  with a token bound to a pod on node A (TokenRequest, as a pod's projected token is), the API
+  server puts node A in the user's extra info; that identity creates and deletes node A's
+  slices, is refused node B's (create and delete) with the policy's message, is refused
+  everything by the policy with a token bound to no pod, and cannot delete DeviceClasses (RBAC).
+  (Whether the policy type-checks cleanly is reported in its status by a kube-controller-manager
+  controller that the local control plane does not run; the requests above exercise every
+  expression instead);
 - least privilege, asked of the RBAC authorizer (SubjectAccessReview) for both identities: what
   each process calls is allowed; neighbours of it (secrets, pods, creating slices from the
   controller, leases in other namespaces, deleting DeviceClasses) are not.
@@ -84,6 +87,8 @@ def helm(tmp_path_factory: pytest.TempPathFactory) -> Helm:
 
 
 class Helm:
+    """The helm CLI, run with config dirs of its own so that it never reads the user's."""
+
     def __init__(self, binary: pathlib.Path, home: pathlib.Path) -> None:
         self.binary = binary
         self.env = {
