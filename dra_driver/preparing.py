@@ -121,7 +121,14 @@ class Outcome:
 
 
 class Preparer:
-    def __init__(self, backend: GpuBackend, config: NodeConfig, *, boot_id: str) -> None:
+    def __init__(
+        self,
+        backend: GpuBackend,
+        config: NodeConfig,
+        *,
+        boot_id: str,
+        mps_runner: mps.Runner | None = None,
+    ) -> None:
         self.backend = backend
         self.config = config
         self.boot_id = boot_id
@@ -129,7 +136,9 @@ class Preparer:
         self._last = model.Checkpoint(boot_id=boot_id)
         self.ledger = migs.Ledger(config.plugin_dir / "mig-ledger.json")
         self.mps = mps.Daemons(
-            config.plugin_dir / "mps", control=config.mps_command, runner=mps.LocalRunner()
+            config.plugin_dir / "mps",
+            control=config.mps_command,
+            runner=mps_runner or mps.LocalRunner(),
         )
         if config.preload_library is not None:
             atomicfiles.write_bytes(

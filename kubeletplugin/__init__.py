@@ -8,6 +8,7 @@
 - `claimfetching`: GETting the claims the kubelet names;
 - `publishing`: the node's pool, kept published by `controller.slicesync`;
 - `sweeping`: unpreparing claims deleted behind the kubelet's back;
+- `mpsdeployments`: MPS daemons as pinned Deployments (survive plugin restarts);
 - `metrics`: Prometheus metrics;
 - `protos`: the generated gRPC code (``hack/protos.sh``).
 """
@@ -17,6 +18,7 @@ __all__ = [
     "draservice",
     "health",
     "metrics",
+    "mpsdeployments",
     "publishing",
     "registration",
     "serving",

@@ -30,6 +30,7 @@ from kubeletplugin import (
     draservice,
     health,
     metrics,
+    mpsdeployments,
     publishing,
     registration,
     serving,
@@ -63,6 +64,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="auto: full if the API server has partitionable devices and consumable capacity",
     )
     add("--resync-interval", type=float, default=60.0, help="seconds between slice resyncs")
+    add(
+        "--mps-runner",
+        choices=["local", "kubernetes"],
+        default="local",
+        help="where MPS daemons run: in the plugin's container, or one pinned Deployment each",
+    )
+    add("--mps-image", default="", help="image of the MPS daemon pods (--mps-runner kubernetes)")
+    add("--namespace", default=os.environ.get("POD_NAMESPACE", "default"), help="of MPS pods")
     add(
         "--preload-library",
         help="host path of libgpuquota.so, injected into containers of claims with shares "
@@ -135,7 +144,18 @@ def run(args: argparse.Namespace, backend: backends.GpuBackend, stop: threading.
         real_gpus=args.gpus == "nvml",
         preload_library=args.preload_library,
     )
-    preparer = preparing.Preparer(backend, node_config, boot_id=store.current_boot_id())
+    runner = None
+    if args.mps_runner == "kubernetes":
+        runner = mpsdeployments.DeploymentRunner(
+            client,
+            namespace=args.namespace,
+            node_name=args.node_name,
+            image=args.mps_image,
+            driver=args.driver_name,
+        )
+    preparer = preparing.Preparer(
+        backend, node_config, boot_id=store.current_boot_id(), mps_runner=runner
+    )
     preparer.reconcile()
     fetcher = claimfetching.ClaimFetcher(api, api_version=api_version)
     stats = metrics.Metrics()

@@ -44,15 +44,27 @@ class DaemonSpec:
 
 
 class Runner(Protocol):
-    """How a daemon process is started; commands go through the control client either way."""
+    """How a daemon process is started and ended; commands go through the control client either
+    way, over the pipe directory the daemon and the plugin share."""
 
-    def start(self, control: Sequence[str], env: Mapping[str, str]) -> None: ...
+    def start(self, daemon_id: str, control: Sequence[str], env: Mapping[str, str]) -> None: ...
+
+    def stop(self, daemon_id: str) -> None:
+        """Called after ``quit``: release whatever keeps the daemon running."""
+        ...
 
 
 class LocalRunner:
-    """Runs ``nvidia-cuda-mps-control -d`` on the node (fake GPUs, tests, single-node setups)."""
+    """Runs ``nvidia-cuda-mps-control -d`` on the node (fake GPUs, tests, single-node setups).
 
-    def start(self, control: Sequence[str], env: Mapping[str, str]) -> None:
+    The daemon detaches from the plugin, so it survives a plugin restart (and is adopted), but
+    not the plugin's container: in a cluster, use a runner that gives each daemon its own pod.
+    """
+
+    def stop(self, daemon_id: str) -> None:
+        pass  # ``quit`` ended it
+
+    def start(self, daemon_id: str, control: Sequence[str], env: Mapping[str, str]) -> None:
         done = subprocess.run(
             [*control, "-d"],
             env={**os.environ, **env},
@@ -95,7 +107,7 @@ class Daemons:
         for part in ("pipe", "log", "shm"):
             (base / part).mkdir(parents=True, exist_ok=True)
         try:
-            self.runner.start(self.control, self._env(spec.id, spec.devices))
+            self.runner.start(spec.id, self.control, self._env(spec.id, spec.devices))
             self._wait_ready(spec.id)
             self._configure(spec)
         except (MpsError, OSError, subprocess.SubprocessError) as exc:
@@ -121,6 +133,7 @@ class Daemons:
                 self.command(daemon_id, "quit")
             except MpsError as exc:
                 log.warning("mps.quit_failed", daemon=daemon_id, error=str(exc))
+        self.runner.stop(daemon_id)
         shutil.rmtree(self.root / daemon_id, ignore_errors=True)
         log.info("mps.stopped", daemon=daemon_id)
 

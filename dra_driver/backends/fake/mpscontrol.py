@@ -1,6 +1,7 @@
 """A fake ``nvidia-cuda-mps-control``: speaks the control commands, records them, runs no GPU.
 
-``python -m dra_driver.backends.fake.mpscontrol -d`` starts a daemon the way the real one does:
+``python -m dra_driver.backends.fake.mpscontrol -d`` (or ``-f`` in the foreground, as a daemon in
+its own container runs) starts a daemon the way the real one does:
 it forks, the child listens (on an abstract unix socket named after ``$CUDA_MPS_PIPE_DIRECTORY``,
 where it also leaves a ``control`` file as the real daemon leaves its FIFO) and the parent returns
 once it is ready. Without ``-d`` it is the control client: each stdin line is sent to the daemon and
@@ -28,10 +29,12 @@ def main(argv: list[str]) -> int:
     logs = pathlib.Path(os.environ.get("CUDA_MPS_LOG_DIRECTORY", "/var/log/nvidia-mps"))
     if argv[:1] == ["-d"]:
         return _start_daemon(pipe, logs)
+    if argv[:1] == ["-f"]:
+        return _start_daemon(pipe, logs, foreground=True)
     return _client(pipe)
 
 
-def _start_daemon(pipe: pathlib.Path, logs: pathlib.Path) -> int:
+def _start_daemon(pipe: pathlib.Path, logs: pathlib.Path, *, foreground: bool = False) -> int:
     if os.environ.get("FAKE_MPS_FAIL_START") == "1":
         print("An MPS control daemon failed to start (injected failure)", file=sys.stderr)
         return 1
@@ -42,6 +45,9 @@ def _start_daemon(pipe: pathlib.Path, logs: pathlib.Path) -> int:
     server.bind(_address(pipe))
     server.listen(8)
     path.write_text(f"{os.getpid()}\n")  # the real daemon's pipe directory holds a "control" FIFO
+    if foreground:  # -f: stay in front (a daemon in its own container)
+        _serve(server, path, logs / "control.log")
+        return 0
     if os.fork() > 0:
         return 0  # the parent returns once the socket is listening, like the real -d
     os.setsid()
@@ -127,7 +133,7 @@ def running_daemons() -> set[int]:
             cmdline = (entry / "cmdline").read_bytes().split(b"\0")
         except OSError:
             continue
-        if b"dra_driver.backends.fake.mpscontrol" in cmdline and b"-d" in cmdline:
+        if b"dra_driver.backends.fake.mpscontrol" in cmdline and ({b"-d", b"-f"} & set(cmdline)):
             pids.add(int(entry.name))
     return pids
 
