@@ -152,10 +152,13 @@ def _attach_diagnostics(item: pytest.Item, scenario: Scenario) -> None:
 
 
 @pytest.fixture(autouse=True)
-def _no_leaked_mps_daemons() -> Iterator[None]:
-    """Fake MPS daemons a test started are stopped after it (they outlive their starter)."""
-    before = mpscontrol.running_daemons()
+def _no_leaked_mps_daemons(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Fake MPS daemons a test started in its temporary directories are stopped after it (they
+    outlive their starter; those in directories a test removes exit by themselves). Daemons of
+    other test runs on the machine are left alone."""
+    base = tmp_path_factory.getbasetemp()
+    before = mpscontrol.running_daemons(base)
     yield
-    for pid in mpscontrol.running_daemons() - before:
+    for pid in mpscontrol.running_daemons(base) - before:
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGTERM)

@@ -123,8 +123,9 @@ def _client(pipe: pathlib.Path) -> int:
     return 0
 
 
-def running_daemons() -> set[int]:
-    """PIDs of the fake daemons running on this machine (tests clean up with it)."""
+def running_daemons(under: pathlib.Path | None = None) -> set[int]:
+    """PIDs of the fake daemons running on this machine (tests clean up with it); with `under`,
+    only those whose pipe directory lies below that directory."""
     pids = set()
     for entry in pathlib.Path("/proc").iterdir():
         if not entry.name.isdigit():
@@ -133,9 +134,25 @@ def running_daemons() -> set[int]:
             cmdline = (entry / "cmdline").read_bytes().split(b"\0")
         except OSError:
             continue
-        if b"dra_driver.backends.fake.mpscontrol" in cmdline and ({b"-d", b"-f"} & set(cmdline)):
-            pids.add(int(entry.name))
+        if b"dra_driver.backends.fake.mpscontrol" not in cmdline or not {b"-d", b"-f"} & set(
+            cmdline
+        ):
+            continue
+        if under is not None and not _pipe_dir(entry).startswith(str(under)):
+            continue
+        pids.add(int(entry.name))
     return pids
+
+
+def _pipe_dir(process: pathlib.Path) -> str:
+    try:
+        environ = (process / "environ").read_bytes().split(b"\0")
+    except OSError:
+        return ""
+    for item in environ:
+        if item.startswith(b"CUDA_MPS_PIPE_DIRECTORY="):
+            return item.split(b"=", 1)[1].decode(errors="replace")
+    return ""
 
 
 if __name__ == "__main__":
