@@ -1,0 +1,209 @@
+"""Running the test programs of ``preload/testing/`` in their own processes and reading them.
+
+Every program prints one line per command, ``<command> [name] key=value …`` (see
+``harness_commands.c``). `run` runs a whole command list; `Session` drives a program over stdin,
+one command at a time, for tests where processes must interleave. Every finished run is checked
+for sanitizer reports.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import pathlib
+import select
+import signal
+import subprocess
+import tempfile
+import time
+from collections.abc import Mapping, Sequence
+from types import TracebackType
+
+from tests.preload import building
+
+SANITIZER_MARKERS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:")
+
+
+@dataclasses.dataclass(frozen=True)
+class Line:
+    command: str
+    words: tuple[str, ...]
+    values: Mapping[str, str]
+
+    @property
+    def rc(self) -> int:
+        return int(self.values["rc"])
+
+    def number(self, key: str) -> int:
+        return int(self.values[key], 0)
+
+
+def parse(text: str) -> Line:
+    words = text.split()
+    plain = tuple(word for word in words[1:] if "=" not in word)
+    values = dict(word.split("=", 1) for word in words[1:] if "=" in word)
+    return Line(words[0] if words else "", plain, values)
+
+
+@dataclasses.dataclass(frozen=True)
+class Output:
+    returncode: int
+    stdout: str
+    stderr: str
+
+    @property
+    def lines(self) -> list[Line]:
+        return [parse(text) for text in self.stdout.splitlines() if text.strip()]
+
+    def results(self, command: str) -> list[Line]:
+        return [line for line in self.lines if line.command == command]
+
+    def rcs(self, command: str) -> list[int]:
+        return [line.rc for line in self.results(command)]
+
+    def messages(self) -> list[str]:
+        """The library's own stderr lines."""
+        return [text for text in self.stderr.splitlines() if text.startswith("gpuquota[")]
+
+
+def check_sanitizers(stderr: str) -> None:
+    found = [marker for marker in SANITIZER_MARKERS if marker in stderr]
+    assert not found, f"sanitizer report:\n{stderr}"
+
+
+def environment(
+    build: building.Build,
+    *,
+    config: pathlib.Path | None = None,
+    preload: bool = True,
+    extra: Mapping[str, str] | None = None,
+) -> dict[str, str]:
+    """A clean environment: the fakes on the library path, the library preloaded."""
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "LD_LIBRARY_PATH": str(build.fakes),
+        "ASAN_OPTIONS": "detect_leaks=1:halt_on_error=1",
+        "UBSAN_OPTIONS": "print_stacktrace=1:halt_on_error=1",
+    }
+    if preload:
+        env["LD_PRELOAD"] = build.preload()
+    if config is not None:
+        env["GPUQ_CONFIG"] = str(config)
+    env.update(extra or {})
+    return env
+
+
+def run(
+    build: building.Build,
+    program: str,
+    commands: str = "",
+    *,
+    options: Sequence[str] = (),
+    env: Mapping[str, str],
+    timeout: float = 30,
+    input_text: str | None = None,
+) -> Output:
+    """Runs `program` (a test program's name, or a path) with `options`, then `commands`."""
+    path = program if "/" in program else str(build.program(program))
+    command = [path, *options, *commands.split()]
+    result = subprocess.run(
+        command,
+        env=dict(env),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        input=input_text,
+        check=False,
+    )
+    check_sanitizers(result.stderr)
+    return Output(result.returncode, result.stdout, result.stderr)
+
+
+class Session:
+    """A program that runs `commands`, then reads more from stdin; a context manager (the program
+    is killed on exit if still running)."""
+
+    def __init__(
+        self,
+        build: building.Build,
+        program: str,
+        commands: str = "",
+        *,
+        env: Mapping[str, str],
+    ) -> None:
+        # Lives as long as the session; closed in __exit__.
+        self._stderr = tempfile.TemporaryFile()  # noqa: SIM115
+        self._buffer = b""
+        self.process = subprocess.Popen(
+            [str(build.program(program)), *commands.split()],
+            env=dict(env),
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=self._stderr,
+            bufsize=0,
+        )
+
+    def __enter__(self) -> Session:
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+        self.process.wait()
+        assert self.process.stdin is not None
+        assert self.process.stdout is not None
+        self.process.stdin.close()
+        self.process.stdout.close()
+        self._stderr.close()
+
+    def line(self, timeout: float = 20) -> Line:
+        """The next line the program prints."""
+        assert self.process.stdout is not None
+        deadline = time.monotonic() + timeout
+        while b"\n" not in self._buffer:
+            left = deadline - time.monotonic()
+            ready, _, _ = select.select([self.process.stdout], [], [], max(left, 0))
+            if not ready:
+                raise TimeoutError(f"no output within {timeout}s; stderr:\n{self.stderr()}")
+            chunk = os.read(self.process.stdout.fileno(), 4096)
+            if not chunk:
+                raise EOFError(f"the program exited; stderr:\n{self.stderr()}")
+            self._buffer += chunk
+        text, self._buffer = self._buffer.split(b"\n", 1)
+        return parse(text.decode())
+
+    def until(self, command: str, timeout: float = 20) -> Line:
+        while True:
+            line = self.line(timeout)
+            if line.command == command:
+                return line
+
+    def write(self, text: str) -> None:
+        assert self.process.stdin is not None
+        self.process.stdin.write(text.encode() + b"\n")
+
+    def send(self, command: str) -> Line:
+        """Runs one command and returns its line."""
+        self.write(command)
+        return self.line()
+
+    def kill(self) -> None:
+        self.process.send_signal(signal.SIGKILL)
+        self.process.wait()
+
+    def finish(self, timeout: float = 20) -> int:
+        """Closes stdin (the program exits) and returns its exit status, sanitizers checked."""
+        assert self.process.stdin is not None
+        self.process.stdin.close()
+        returncode = self.process.wait(timeout)
+        check_sanitizers(self.stderr())
+        return returncode
+
+    def stderr(self) -> str:
+        self._stderr.seek(0)
+        return self._stderr.read().decode(errors="replace")
