@@ -7,6 +7,6 @@ time-slice setting to a whole GPU; `mps` runs MPS control daemons (per GPU for s
 claim for an MPS config).
 """
 
-from dra_driver.isolation import migs, mps, quotas, timeslicing
+from dra_driver.isolation import migs, mps, quotas, quotastate, timeslicing
 
-__all__ = ["migs", "mps", "quotas", "timeslicing"]
+__all__ = ["migs", "mps", "quotas", "quotastate", "timeslicing"]

@@ -18,8 +18,10 @@ import shutil
 from collections.abc import Mapping
 
 from dra_driver import atomicfiles
+from dra_driver.isolation import quotastate
 
 FILE = "quota.conf"
+STATE = "state"
 CONTAINER_ROOT = "/var/run/gpu-dra/claims"
 """Where a claim's directory appears inside its containers."""
 
@@ -31,14 +33,17 @@ def claim_dir(claims_root: pathlib.Path, claim_uid: str) -> pathlib.Path:
 def render(limits: Mapping[str, int], *, claim_uid: str) -> str:
     lines = ["version=1"]
     lines += [f"device.{uuid}.memory_bytes={limits[uuid]}" for uuid in sorted(limits)]
-    lines.append(f"state_file={CONTAINER_ROOT}/{claim_uid}/state")
+    lines.append(f"state_file={CONTAINER_ROOT}/{claim_uid}/{STATE}")
     return "\n".join(lines) + "\n"
 
 
 def write(claims_root: pathlib.Path, claim_uid: str, limits: Mapping[str, int]) -> pathlib.Path:
-    """Write the claim's quota config (atomically); return the claim's directory."""
+    """Write the claim's quota config and a fresh accounting state (atomically); return the
+    claim's directory."""
     directory = claim_dir(claims_root, claim_uid)
     directory.mkdir(parents=True, exist_ok=True)
+    uuids = sorted(limits)
+    quotastate.create(directory / STATE, uuids, [limits[uuid] for uuid in uuids])
     atomicfiles.write_bytes(
         directory / FILE, render(limits, claim_uid=claim_uid).encode(), mode=0o444
     )

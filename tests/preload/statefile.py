@@ -1,7 +1,7 @@
 """The claim's state file, read and written the way ``preload/statefile.h`` lays it out.
 
-A reference for the kubelet plugin too (which may create the file in Prepare and read it for
-metrics): native byte order (little-endian on x86_64 and aarch64), a 4096-byte header (magic,
+The layout and the writer are the plugin's (`dra_driver.isolation.quotastate`); the reader is
+here: native byte order (little-endian on x86_64 and aarch64), a 4096-byte header (magic,
 version, ndev, nslots, slot_size, header_size; the lock word at 64, the claim's usage per device
 at 72, the high-water slot mark at 640, UUIDs at 704, limits at 1728), then ``nslots`` slots of
 ``slot_size`` bytes, each ``{u64 generation, u64 pid, u64 used[ndev]}``. A file made by the plugin
@@ -11,21 +11,22 @@ is all zeros past the fields `create` sets.
 from __future__ import annotations
 
 import dataclasses
-import os
 import pathlib
 import struct
 from collections.abc import Sequence
 
-MAGIC = b"GPUQSTAT"
-VERSION = 1
-HEADER_SIZE = 4096
-DEFAULT_SLOTS = 1024
-LOCK_OFFSET = 64
-USAGE_OFFSET = 72
-HIGH_WATER_OFFSET = 640
-UUID_OFFSET = 704
-LIMIT_OFFSET = 1728
-_FIELDS = struct.Struct("<8sIIIII")  # magic, version, ndev, nslots, slot_size, header_size
+from dra_driver.isolation import quotastate
+
+MAGIC = quotastate.MAGIC
+VERSION = quotastate.VERSION
+HEADER_SIZE = quotastate.HEADER_SIZE
+DEFAULT_SLOTS = quotastate.DEFAULT_SLOTS
+LOCK_OFFSET = quotastate.LOCK_OFFSET
+USAGE_OFFSET = quotastate.USAGE_OFFSET
+HIGH_WATER_OFFSET = quotastate.HIGH_WATER_OFFSET
+UUID_OFFSET = quotastate.UUID_OFFSET
+LIMIT_OFFSET = quotastate.LIMIT_OFFSET
+_FIELDS = quotastate.FIELDS
 
 
 @dataclasses.dataclass(frozen=True)
@@ -55,26 +56,13 @@ class State:
         return sum(slot.used[dev] for slot in self.slots)
 
 
-def uuid_bytes(text: str) -> bytes:
-    """'GPU-xxxxxxxx-…' or 'MIG-…' -> the 16 bytes cuDeviceGetUuid_v2 gives."""
-    return bytes.fromhex(text[4:].replace("-", ""))
-
-
-def slot_size(ndev: int) -> int:
-    return (16 + 8 * ndev + 63) // 64 * 64
+uuid_bytes = quotastate.uuid_bytes
+slot_size = quotastate.slot_size
 
 
 def create(path: pathlib.Path, uuids: Sequence[str], limits: Sequence[int]) -> None:
-    """What the plugin would do in Prepare (mode 0666 so every container user can lock it)."""
-    header = bytearray(HEADER_SIZE)
-    _FIELDS.pack_into(
-        header, 0, MAGIC, VERSION, len(uuids), DEFAULT_SLOTS, slot_size(len(uuids)), HEADER_SIZE
-    )
-    for index, (uuid, limit) in enumerate(zip(uuids, limits, strict=True)):
-        header[UUID_OFFSET + 16 * index : UUID_OFFSET + 16 * (index + 1)] = uuid_bytes(uuid)
-        struct.pack_into("<Q", header, LIMIT_OFFSET + 8 * index, limit)
-    path.write_bytes(bytes(header) + bytes(DEFAULT_SLOTS * slot_size(len(uuids))))
-    os.chmod(path, 0o666)
+    """What the plugin does in Prepare."""
+    quotastate.create(path, uuids, limits)
 
 
 def read(path: pathlib.Path) -> State:
