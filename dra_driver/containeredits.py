@@ -5,8 +5,8 @@ Every device sets environment variables under a prefix unique to the device on t
 claims sees all of them without one overwriting another: ``_UUID`` (the GPU's, or the MIG
 device's), ``_TYPE``, and per type ``_PARENT_UUID``/``_PROFILE`` (MIG), ``_MEMORY_LIMIT`` (bytes),
 ``_CORES`` (percent) and ``_SHARE_ID`` (shares), ``_TIMESLICE`` (time-sliced GPUs). A device
-served by an MPS daemon adds ``CUDA_MPS_PIPE_DIRECTORY`` and the pipe mount (and, for a share with
-``cores``, ``CUDA_MPS_ACTIVE_THREAD_PERCENTAGE``). With real GPUs
+served by an MPS daemon adds ``CUDA_MPS_PIPE_DIRECTORY``, the pipe mount and the daemon's shm as
+``/dev/shm`` (and, for a share with ``cores``, ``CUDA_MPS_ACTIVE_THREAD_PERCENTAGE``). With real GPUs
 the device nodes follow (``/dev/nvidia<minor>`` and the control nodes). A claim with shared devices
 also mounts its quota directory read-only and points ``GPUQ_CONFIG`` at the config in it.
 """
@@ -61,6 +61,9 @@ def for_device(
         if located.type is devicetypes.DeviceType.SHARED and cores != "0":
             lines.append(f"CUDA_MPS_ACTIVE_THREAD_PERCENTAGE={cores}")
         mounts = (spec.Mount(pipe, inside, options=("rw", "nosuid", "nodev", "bind")),)
+        if "mpsShm" in prepared.isolation:  # the daemon's /dev/shm, shared with its clients
+            shm_options = ("rw", "nosuid", "nodev", "noexec", "bind")
+            mounts += (spec.Mount(prepared.isolation["mpsShm"], "/dev/shm", options=shm_options),)
     return spec.ContainerEdits(env=tuple(lines), device_nodes=nodes, mounts=mounts)
 
 

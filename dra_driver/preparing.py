@@ -139,6 +139,7 @@ class Preparer:
             config.plugin_dir / "mps",
             control=config.mps_command,
             runner=mps_runner or mps.LocalRunner(),
+            tmpfs_shm=config.real_gpus,
         )
         if config.preload_library is not None:
             atomicfiles.write_bytes(
@@ -344,7 +345,11 @@ class Preparer:
             if exclusive and not _daemon_users(spec.id, "", self._last):
                 self.backend.set_compute_mode(gpu_uuid, hardware.ComputeMode.DEFAULT)
             raise claims.ClaimError(str(exc)) from exc
-        state = {"mpsDaemon": spec.id, "mpsPipe": str(pipe)}
+        state = {
+            "mpsDaemon": spec.id,
+            "mpsPipe": str(pipe),
+            "mpsShm": str(self.mps.shm_dir(spec.id)),
+        }
         if exclusive:
             state["mpsExclusive"] = "true"
         return state

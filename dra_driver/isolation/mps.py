@@ -80,6 +80,30 @@ class LocalRunner:
             )
 
 
+def _mount_tmpfs(path: pathlib.Path) -> None:
+    """A tmpfs of half the node's memory (the NVIDIA driver's choice), as MPS expects of /dev/shm."""
+    if os.path.ismount(path):
+        return
+    pages, page_size = os.sysconf("SC_PHYS_PAGES"), os.sysconf("SC_PAGE_SIZE")
+    size = f"{pages * page_size // 2 // 1024}k"
+    done = subprocess.run(
+        [
+            "mount",
+            "-t",
+            "tmpfs",
+            "-o",
+            f"rw,nosuid,nodev,noexec,relatime,size={size}",
+            "tmpfs",
+            str(path),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if done.returncode != 0:
+        raise MpsError(f"cannot mount a tmpfs on {path}: {done.stderr.strip()}")
+
+
 class Daemons:
     def __init__(
         self,
@@ -88,14 +112,20 @@ class Daemons:
         control: Sequence[str],
         runner: Runner,
         ready_timeout: float = 10.0,
+        tmpfs_shm: bool = False,
     ) -> None:
         self.root = root
         self.control = tuple(control)
         self.runner = runner
         self.ready_timeout = ready_timeout
+        self.tmpfs_shm = tmpfs_shm
+        """Mount a tmpfs on each daemon's ``shm`` (real GPUs: MPS shares memory through it)."""
 
     def pipe_dir(self, daemon_id: str) -> pathlib.Path:
         return self.root / daemon_id / "pipe"
+
+    def shm_dir(self, daemon_id: str) -> pathlib.Path:
+        return self.root / daemon_id / "shm"
 
     def ensure(self, spec: DaemonSpec) -> pathlib.Path:
         """Start (or adopt) the daemon with its settings verified; return its pipe directory."""
@@ -107,6 +137,8 @@ class Daemons:
         for part in ("pipe", "log", "shm"):
             (base / part).mkdir(parents=True, exist_ok=True)
         try:
+            if self.tmpfs_shm:
+                _mount_tmpfs(base / "shm")
             self.runner.start(spec.id, self.control, self._env(spec.id, spec.devices))
             self._wait_ready(spec.id)
             self._configure(spec)
@@ -134,6 +166,9 @@ class Daemons:
             except MpsError as exc:
                 log.warning("mps.quit_failed", daemon=daemon_id, error=str(exc))
         self.runner.stop(daemon_id)
+        shm = self.root / daemon_id / "shm"
+        if os.path.ismount(shm):
+            subprocess.run(["umount", "--lazy", str(shm)], check=False, capture_output=True)
         shutil.rmtree(self.root / daemon_id, ignore_errors=True)
         log.info("mps.stopped", daemon=daemon_id)
 

@@ -13,7 +13,11 @@ from __future__ import annotations
 
 import copy
 import json
+import os
 import pathlib
+import shutil
+import sys
+import tempfile
 from typing import Any
 
 import pytest
@@ -23,6 +27,7 @@ from dra_driver.backends.fake import backend as fake
 from dra_driver.backends.fake import mpscontrol
 from dra_driver.cdi import spec, writing
 from dra_driver.checkpoint import model, store
+from dra_driver.isolation import mps
 from dra_driver.slices import settings
 
 NODE = "node-a"
@@ -481,3 +486,38 @@ def test_shares_inject_the_preload_library_when_configured(
         tmp_path / "plugin" / "ld.so.preload"
     ).read_text() == "/usr/lib/gpu-dra/libgpuquota.so\n"
     assert "containerEdits" not in spec_of["u2"]  # a whole GPU gets no quota library
+
+
+def test_mps_clients_get_the_daemons_shm(node: preparing.Preparer, tmp_path: pathlib.Path) -> None:
+    share = {"device": "gpu-2-shared", "shareID": "s1", "consumedCapacity": {"memory": "1Gi"}}
+    assert node.prepare([claim("u1", share)])["u1"].error == ""
+    spec = json.loads((tmp_path / "cdi" / "k8s.gpu.dra.dev-claim_u1.json").read_text())
+    mounts = {
+        m["containerPath"]: m["hostPath"] for m in spec["devices"][0]["containerEdits"]["mounts"]
+    }
+    assert mounts["/dev/shm"] == str(tmp_path / "plugin" / "mps" / "gpu-2" / "shm")
+    assert mounts["/var/run/gpu-dra/mps/gpu-2"] == str(
+        tmp_path / "plugin" / "mps" / "gpu-2" / "pipe"
+    )
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="mounting a tmpfs needs root")
+def test_real_gpu_daemons_get_a_tmpfs_shm_that_goes_with_them(tmp_path: pathlib.Path) -> None:
+    root = pathlib.Path(tempfile.mkdtemp(prefix="gdra-shm-", dir="/tmp"))
+    try:
+        daemons = mps.Daemons(
+            root,
+            control=(sys.executable, "-m", "dra_driver.backends.fake.mpscontrol"),
+            runner=mps.LocalRunner(),
+            tmpfs_shm=True,
+        )
+        daemons.ensure(mps.DaemonSpec(id="gpu-0", devices=("GPU-abc",)))
+        shm = daemons.shm_dir("gpu-0")
+        assert os.path.ismount(shm)
+        mounts = pathlib.Path("/proc/mounts").read_text().splitlines()
+        assert "tmpfs" in next(line for line in mounts if f" {shm} " in line)
+        daemons.stop("gpu-0")
+        assert not shm.exists()
+        assert f" {shm} " not in pathlib.Path("/proc/mounts").read_text()
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
