@@ -13,21 +13,21 @@ import sys
 import pytest
 
 from dra_driver.backends.fake import mpscontrol
-from e2e.harness import nodeagents, objects
+from e2e.harness import kube, nodeagents, objects
 
 pytestmark = pytest.mark.e2e
 
 
-def _running(pattern: str) -> int:
-    return len(
-        subprocess.run(
-            ["pgrep", "-f", pattern], capture_output=True, text=True, check=False
-        ).stdout.split()
+def _demo_processes() -> set[str]:
+    """Processes whose command line names a demo work dir (``gpu-dra-demo-*``)."""
+    found = subprocess.run(
+        ["pgrep", "-f", "gpu-dra-demo-"], capture_output=True, text=True, check=False
     )
+    return set(found.stdout.split())
 
 
 def test_the_demo_prints_the_table_and_cleans_up() -> None:
-    before = {p: _running(p) for p in ("fake-kubelet", "kubeletplugin", "-m controller")}
+    before = _demo_processes()
     daemons = mpscontrol.running_daemons()
     done = subprocess.run(
         [sys.executable, "-m", "e2e.harness", "demo"],
@@ -48,5 +48,6 @@ def test_the_demo_prints_the_table_and_cleans_up() -> None:
         assert "prepare failed" not in row, row
     assert "mps daemon" in rows["mps-pod-a"]
     assert "timeslice=LONG" in rows["timesliced-pod-a"]
-    assert {p: _running(p) for p in before} == before
+    # MPS daemons notice their directory is gone within a second of the demo's exit.
+    kube.wait_for(lambda: _demo_processes() <= before, what="demo processes gone", timeout=10)
     assert mpscontrol.running_daemons() <= daemons

@@ -12,6 +12,7 @@ failing closed when it would have to create the state file in a directory it can
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import pathlib
 import shutil
@@ -197,7 +198,20 @@ def shared_dir() -> Iterator[pathlib.Path]:
     shutil.rmtree(directory)
 
 
+def _reachable_by_everyone(build: building.Build, directory: pathlib.Path) -> building.Build:
+    """A copy of the build another user can read (the clone itself may be private to root)."""
+    copy = directory / "build"
+    if not copy.exists():
+        shutil.copytree(
+            build.root, copy, ignore=shutil.ignore_patterns("obj", "asan", "fcntl-lock")
+        )
+        for path in [copy, *copy.rglob("*")]:
+            path.chmod(0o755)
+    return dataclasses.replace(build, root=copy)
+
+
 def _as_nobody(build: building.Build, claim: claims.Claim, commands: str) -> programs.Output:
+    build = _reachable_by_everyone(build, claim.directory.parent)
     env = programs.environment(build, config=claim.config)
     nobody = ["--reuid=65534", "--regid=65534", "--clear-groups"]
     return programs.run(
