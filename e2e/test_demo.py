@@ -50,4 +50,6 @@ def test_the_demo_prints_the_table_and_cleans_up() -> None:
     assert "timeslice=LONG" in rows["timesliced-pod-a"]
     # MPS daemons notice their directory is gone within a second of the demo's exit.
     kube.wait_for(lambda: _demo_processes() <= before, what="demo processes gone", timeout=10)
-    assert mpscontrol.running_daemons() <= daemons
+    kube.wait_for(
+        lambda: mpscontrol.running_daemons() <= daemons, what="demo MPS daemons gone", timeout=10
+    )
