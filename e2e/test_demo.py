@@ -2,13 +2,17 @@
 
 Covers: ``python -m e2e.harness demo`` (what ``make demo`` runs) exits 0, prints the table with a
 row for every example pod, each with an allocated device and what its container gets, and no
-process of the demo outlives it.
+process of the demo outlives it; Ctrl-C in the middle of the demo stops it (exit 130) and leaves
+no process and no temporary directory behind.
 """
 
 from __future__ import annotations
 
+import pathlib
+import signal
 import subprocess
 import sys
+import tempfile
 
 import pytest
 
@@ -53,3 +57,28 @@ def test_the_demo_prints_the_table_and_cleans_up() -> None:
     kube.wait_for(
         lambda: mpscontrol.running_daemons() <= daemons, what="demo MPS daemons gone", timeout=10
     )
+
+
+def test_ctrl_c_during_the_demo_leaves_nothing_behind() -> None:
+    before = _demo_processes()
+    dirs = set(pathlib.Path(tempfile.gettempdir()).glob("gpu-dra-demo-*"))
+    daemons = mpscontrol.running_daemons()
+    with subprocess.Popen(
+        [sys.executable, "-m", "e2e.harness", "demo"],
+        cwd=nodeagents.REPO,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    ) as demo:
+        assert demo.stderr is not None
+        for line in demo.stderr:  # interrupt once the node, the plugin and the pods are up
+            if "waiting for the scheduler" in line:
+                break
+        demo.send_signal(signal.SIGINT)
+        assert demo.wait(timeout=60) == 130
+        assert "interrupted" in demo.stderr.read()
+    kube.wait_for(lambda: _demo_processes() <= before, what="demo processes gone", timeout=15)
+    kube.wait_for(
+        lambda: mpscontrol.running_daemons() <= daemons, what="demo MPS daemons gone", timeout=15
+    )
+    assert set(pathlib.Path(tempfile.gettempdir()).glob("gpu-dra-demo-*")) <= dirs
