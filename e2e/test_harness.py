@@ -6,6 +6,7 @@ component; a harness killed with SIGKILL still takes its children with it (PR_SE
 
 from __future__ import annotations
 
+import base64
 import os
 import pathlib
 import signal
@@ -14,6 +15,7 @@ import sys
 import textwrap
 
 import pytest
+import yaml
 
 from e2e.harness import binaries, controlplane, kube
 
@@ -71,3 +73,18 @@ def test_children_die_with_a_killed_harness(tmp_path: pathlib.Path) -> None:
         harness.send_signal(signal.SIGKILL)
         harness.wait()
     kube.wait_for(lambda: not _alive(child), what="orphaned child killed", timeout=10)
+
+
+def test_a_client_from_a_kubeconfig_with_embedded_data(
+    control_plane: controlplane.ControlPlane, tmp_path: pathlib.Path
+) -> None:
+    """As kind writes them: certificate data embedded, not paths (used by e2e/kind)."""
+    config = yaml.safe_load(control_plane.kubeconfig.read_text())
+    cluster = config["clusters"][0]["cluster"]
+    ca = pathlib.Path(cluster.pop("certificate-authority")).read_bytes()
+    cluster["certificate-authority-data"] = base64.b64encode(ca).decode()
+    embedded = tmp_path / "kubeconfig"
+    embedded.write_text(yaml.safe_dump(config))
+    client = kube.Kube.from_kubeconfig(embedded, scratch=tmp_path)
+    assert client.get("/version")["gitVersion"] == "v1.37.2"
+    assert client.text("/healthz") == "ok"

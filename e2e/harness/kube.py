@@ -6,13 +6,17 @@ send and read is exactly what the API server stores, with no client model in bet
 
 from __future__ import annotations
 
+import base64
 import json
+import pathlib
 import ssl
 import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable
 from typing import Any, TypeVar
+
+import yaml
 
 Obj = dict[str, Any]
 _T = TypeVar("_T")
@@ -25,10 +29,47 @@ class KubeError(RuntimeError):
 
 
 class Kube:
-    def __init__(self, *, server: str, token: str, ca_file: str) -> None:
+    def __init__(
+        self,
+        *,
+        server: str,
+        token: str = "",
+        ca_file: str,
+        cert_file: str | None = None,
+        key_file: str | None = None,
+    ) -> None:
         self.server = server
         self._token = token
         self._context = ssl.create_default_context(cafile=ca_file)
+        if cert_file is not None:
+            self._context.load_cert_chain(cert_file, key_file)
+
+    @classmethod
+    def from_kubeconfig(cls, path: pathlib.Path, *, scratch: pathlib.Path) -> Kube:
+        """A client for the current context of a kubeconfig (token or client certificate, e.g.
+        kind's); embedded certificate data is written to files in `scratch`."""
+        config = yaml.safe_load(path.read_text())
+        context = next(
+            c["context"] for c in config["contexts"] if c["name"] == config["current-context"]
+        )
+        cluster = next(c["cluster"] for c in config["clusters"] if c["name"] == context["cluster"])
+        user = next(u["user"] for u in config["users"] if u["name"] == context["user"])
+
+        def file(entry: dict[str, Any], key: str) -> str | None:
+            if f"{key}-data" in entry:
+                target = scratch / key
+                target.write_bytes(base64.b64decode(entry[f"{key}-data"]))
+                return str(target)
+            value: str | None = entry.get(key)
+            return value
+
+        return cls(
+            server=cluster["server"],
+            token=user.get("token", ""),
+            ca_file=file(cluster, "certificate-authority") or "",
+            cert_file=file(user, "client-certificate"),
+            key_file=file(user, "client-key"),
+        )
 
     def request(
         self,
@@ -40,7 +81,8 @@ class Kube:
     ) -> Obj:
         data = None if body is None else json.dumps(body).encode()
         request = urllib.request.Request(self.server + path, data=data, method=method)
-        request.add_header("Authorization", f"Bearer {self._token}")
+        if self._token:
+            request.add_header("Authorization", f"Bearer {self._token}")
         request.add_header("Accept", "application/json")
         if data is not None:
             request.add_header("Content-Type", content_type)
@@ -54,6 +96,17 @@ class Kube:
 
     def get(self, path: str) -> Obj:
         return self.request("GET", path)
+
+    def text(self, path: str) -> str:
+        """A GET whose answer is not JSON (a pod's log)."""
+        request = urllib.request.Request(self.server + path)
+        if self._token:
+            request.add_header("Authorization", f"Bearer {self._token}")
+        try:
+            with urllib.request.urlopen(request, timeout=30, context=self._context) as response:
+                return str(response.read().decode(errors="replace"))
+        except urllib.error.HTTPError as exc:
+            raise KubeError(exc.code, "GET", path, exc.read().decode(errors="replace")) from None
 
     def items(self, path: str) -> list[Obj]:
         items: list[Obj] = self.get(path).get("items") or []
