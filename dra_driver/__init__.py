@@ -5,7 +5,8 @@ MIG state → `slices` builds the ResourceSlice devices per mode (`layouts` hold
 counters encode) and packs them into slices.
 
 Prepare: `claims` (what the API server allocated) → `locating` (device name → hardware) →
-`preparing` (the flow, under a node-wide lock) with `checkpoint`, `isolation` (MIG, MPS, quotas,
+`preparing` (the flow, under a node-wide lock; `planning` is its side-effect-free part) with
+`checkpoint`, `isolation` (MIG, MPS, quotas,
 time-slicing), `containeredits` and `cdi`; `atomicfiles` writes everything crash-safely;
 `failpoints` lets crash tests stop the flow anywhere. `logs` configures structlog once per process.
 
@@ -26,6 +27,7 @@ __all__ = [
     "layouts",
     "locating",
     "logs",
+    "planning",
     "preparing",
     "slices",
 ]

@@ -5,9 +5,9 @@ instances (a rolling update) never interleave:
 
 1. a claim already ``PrepareCompleted`` in the checkpoint gets the same answer again (idempotent);
    one left ``PrepareStarted`` by an interrupted prepare is rolled back first;
-2. plan, without side effects: locate every allocated device on this node, refuse a device that
-   another claim holds (except distinct shares of a shared device, and admin access), resolve the
-   claim's opaque configs (`api`);
+2. plan, without side effects (`planning`): locate every allocated device on this node, refuse a
+   device that another claim holds (except distinct shares of a shared device, and admin
+   access), resolve the claim's opaque configs (`api`);
 3. record ``PrepareStarted`` with the plan;
 4. isolate: create MIG instances, write the quota config of shared devices, apply time-slicing;
 5. write the claim's CDI spec;
@@ -27,8 +27,7 @@ from collections.abc import Sequence
 
 import structlog
 
-from api import configentries, devicetypes, quantities, resolving
-from api import errors as api_errors
+from api import devicetypes
 from api.v1alpha1 import sharing, types
 from dra_driver import (
     atomicfiles,
@@ -38,6 +37,7 @@ from dra_driver import (
     hardware,
     inventory,
     locating,
+    planning,
 )
 from dra_driver.backends import GpuBackend
 from dra_driver.backends import errors as backend_errors
@@ -47,7 +47,7 @@ from dra_driver.cdi import spec, writing
 from dra_driver.checkpoint import errors as checkpoint_errors
 from dra_driver.checkpoint import model, store
 from dra_driver.isolation import migs, mps, quotas, timeslicing
-from dra_driver.slices import building, settings
+from dra_driver.slices import settings
 
 log = structlog.get_logger(__name__)
 
@@ -247,7 +247,9 @@ class Preparer:
         failpoints.hit("prepare.started-recorded")
         done: list[model.PreparedDevice] = []
         try:
-            for device, located, config in planned_with(planned, node, self.config, claim):
+            for device, located, config in planning.planned_with(
+                planned, node, self.config.publish, claim, driver=self.config.driver_name
+            ):
                 done.append(self._isolate(device, located, config, claim.ref.uid))
             failpoints.hit("prepare.isolated")
             final = self._write_cdi(claim.ref, done, node)
@@ -269,7 +271,7 @@ class Preparer:
     def _plan(
         self, claim: claims.AllocatedClaim, state: model.Checkpoint, node: inventory.Inventory
     ) -> list[model.PreparedDevice]:
-        entries = _decode_configs(claim, driver=self.config.driver_name)
+        entries = planning.decode_configs(claim, driver=self.config.driver_name)
         planned = []
         for allocated in claim.devices:
             if allocated.pool != self.config.node_name:
@@ -277,9 +279,9 @@ class Preparer:
                     f"device {allocated.device} of claim {claim.ref} is from pool "
                     f"{allocated.pool!r}; this node publishes pool {self.config.node_name!r}"
                 )
-            located = _locate(allocated.device, node, self.config)
-            _config_for(entries, allocated, located)  # validate now, before any side effect
-            _check_free(allocated, claim.ref, state)
+            located = planning.locate(allocated.device, node, self.config.publish)
+            planning.config_for(entries, allocated, located)  # validate now, before any side effect
+            planning.check_free(allocated, claim.ref, state)
             isolation = {}
             if located.type is devicetypes.DeviceType.MIG:
                 isolation[_MIG] = "static" if located.admin_mig else "dynamic"
@@ -317,7 +319,7 @@ class Preparer:
             mig_uuid, instance_id = migs.ensure(self.backend, located, self.ledger)
             device = dataclasses.replace(device, mig_uuid=mig_uuid, mig_gpu_instance_id=instance_id)
         if located.type is devicetypes.DeviceType.SHARED:
-            memory, cores = _share_limits(device, located, self.config.publish)
+            memory, cores = planning.share_limits(device, located, self.config.publish)
             isolation |= {"memoryLimit": str(memory), "cores": str(cores)}
             if self.config.publish.shared.strategy_for(located.gpu) is settings.SharingStrategy.MPS:
                 # One daemon per GPU serves all its shares; each client's compute is capped by
@@ -330,7 +332,7 @@ class Preparer:
                 id=f"claim-{uid[:8]}-{device.device}",
                 devices=(target,),
                 active_thread_percentage=mps_config.default_active_thread_percentage,
-                pinned_memory=_pinned(mps_config, target),
+                pinned_memory=planning.pinned(mps_config, target),
             )
             whole = located.type is devicetypes.DeviceType.GPU
             isolation |= self._start_mps(spec, located.gpu.uuid, exclusive=whole)
@@ -370,7 +372,9 @@ class Preparer:
             spec.Device(
                 name=cdi_naming.device_name(ref.uid, device.device, device.share_id),
                 edits=containeredits.for_device(
-                    device, _locate(device.device, node, self.config), real_gpus=real
+                    device,
+                    planning.locate(device.device, node, self.config.publish),
+                    real_gpus=real,
                 ),
             )
             for device in devices
@@ -449,85 +453,6 @@ class Preparer:
         self._last = state
 
 
-def planned_with(
-    planned: list[model.PreparedDevice],
-    node: inventory.Inventory,
-    config: NodeConfig,
-    claim: claims.AllocatedClaim,
-) -> list[tuple[model.PreparedDevice, locating.LocatedDevice, types.Config | None]]:
-    entries = _decode_configs(claim, driver=config.driver_name)
-    result = []
-    for device, allocated in zip(planned, claim.devices, strict=True):
-        located = _locate(device.device, node, config)
-        result.append((device, located, _config_for(entries, allocated, located)))
-    return result
-
-
-def _decode_configs(claim: claims.AllocatedClaim, *, driver: str) -> list[configentries.Entry]:
-    try:
-        return configentries.decode(claim.config, driver=driver)
-    except api_errors.ConfigError as exc:
-        raise claims.ClaimError(f"claim {claim.ref}: bad opaque config: {exc}") from exc
-
-
-def _config_for(
-    entries: list[configentries.Entry],
-    allocated: claims.AllocatedDevice,
-    located: locating.LocatedDevice,
-) -> types.Config | None:
-    try:
-        entry = resolving.select(entries, request=allocated.request, device_type=located.type)
-    except api_errors.ConfigError as exc:
-        raise claims.ClaimError(f"device {allocated.device}: {exc}") from exc
-    if entry is None:
-        return None
-    return entry.config
-
-
-def _locate(name: str, node: inventory.Inventory, config: NodeConfig) -> locating.LocatedDevice:
-    try:
-        return locating.locate(name, node, config=config.publish)
-    except locating.DeviceNotFoundError as exc:
-        raise claims.ClaimError(str(exc)) from exc
-
-
-def _check_free(
-    allocated: claims.AllocatedDevice, ref: claims.ClaimRef, state: model.Checkpoint
-) -> None:
-    if allocated.admin_access:
-        return
-    for other in state.claims.values():
-        if other.uid == ref.uid:
-            continue
-        for held in other.devices:
-            if held.device != allocated.device or held.pool != allocated.pool or held.admin_access:
-                continue
-            if allocated.share_id and held.share_id and allocated.share_id != held.share_id:
-                continue
-            raise claims.ClaimError(
-                f"device {allocated.device} is already prepared for claim "
-                f"{other.namespace}/{other.name} ({other.uid})"
-            )
-
-
-def _share_limits(
-    device: model.PreparedDevice, located: locating.LocatedDevice, publish: settings.PublishSettings
-) -> tuple[int, int]:
-    """Memory (bytes) and cores (percent) of a share: what the scheduler charged for it."""
-    if located.fixed_memory is not None:
-        return located.fixed_memory, building.CORES // publish.shared.compat_shares
-    consumed = device.consumed_capacity
-    try:
-        memory = quantities.parse_bytes(consumed["memory"])
-        cores = int(quantities.parse(consumed.get("cores", "0")))
-    except (KeyError, api_errors.ConfigError) as exc:
-        raise claims.ClaimError(
-            f"share of {device.device} has no usable consumedCapacity ({dict(consumed)}): "
-            "the cluster must support consumable capacity (DRAConsumableCapacity)"
-        ) from exc
-    return memory, cores
-
-
 def _device_type(device: model.PreparedDevice) -> devicetypes.DeviceType:
     if _MIG in device.isolation:
         return devicetypes.DeviceType.MIG
@@ -545,13 +470,6 @@ def _daemon_users(daemon: str, uid: str, state: model.Checkpoint) -> list[str]:
         for device in claim.devices
         if device.isolation.get("mpsDaemon") == daemon
     ]
-
-
-def _pinned(config: sharing.MpsConfig, device_uuid: str) -> dict[str, int]:
-    try:
-        return config.pinned_memory_limits([device_uuid])
-    except api_errors.ConfigError as exc:
-        raise claims.ClaimError(f"MPS config: {exc}") from exc
 
 
 def _held_elsewhere(device: model.PreparedDevice, uid: str, state: model.Checkpoint) -> bool:
