@@ -1,5 +1,8 @@
 """Fixtures of the end-to-end scenarios: a real control plane per session, a namespace per test.
 
+``GPU_DRA_E2E_KUBECONFIG`` points the same scenarios at another cluster (kind, see
+``e2e/kind/run.sh``); those that need the local binaries skip there (`clusters`).
+
 The control plane starts once per session (about 10 s after the one-time build); each scenario
 gets its own namespace and fake nodes, removed afterwards. When a scenario fails, the report gets
 the tail of every component's log and the objects involved (diagnostics), and the work dir with
@@ -21,13 +24,25 @@ from typing import Any
 import pytest
 
 from dra_driver.backends.fake import mpscontrol
-from e2e.harness import binaries, controlplane, kube, objects
+from e2e.harness import binaries, clusters, controlplane, kube, objects
 
 _counter = itertools.count()
 
 
+Cluster = controlplane.ControlPlane | clusters.ExternalCluster
+
+
+def local(plane: Cluster) -> controlplane.ControlPlane:
+    """The local control plane, for scenarios that need its binaries; skips on another cluster."""
+    if not isinstance(plane, controlplane.ControlPlane):
+        pytest.skip(f"needs the local control plane ({clusters.ENV} names another cluster)")
+    return plane
+
+
 @pytest.fixture(scope="session")
 def bin_dir() -> pathlib.Path:
+    if clusters.external_kubeconfig() is not None:
+        pytest.skip(f"needs the local control plane ({clusters.ENV} names another cluster)")
     return binaries.ensure_built()
 
 
@@ -44,9 +59,14 @@ def _plane(
 
 @pytest.fixture(scope="session")
 def control_plane(
-    bin_dir: pathlib.Path, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[controlplane.ControlPlane]:
-    yield from _plane(bin_dir, tmp_path_factory, "cluster", "")
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Cluster]:
+    """The local control plane, or the cluster ``GPU_DRA_E2E_KUBECONFIG`` names (kind)."""
+    external = clusters.external_kubeconfig()
+    if external is not None:
+        yield clusters.ExternalCluster(external, work_dir=tmp_path_factory.mktemp("external"))
+        return
+    yield from _plane(request.getfixturevalue("bin_dir"), tmp_path_factory, "cluster", "")
 
 
 @pytest.fixture(scope="session")
@@ -62,7 +82,7 @@ def compat_control_plane(
 class Scenario:
     """One test's corner of a cluster: a namespace and the fake nodes it created."""
 
-    plane: controlplane.ControlPlane
+    plane: Cluster
     client: kube.Kube
     namespace: str
     nodes: list[str] = dataclasses.field(default_factory=list)
@@ -92,10 +112,8 @@ class Scenario:
         return name
 
 
-def _scenario(
-    plane: controlplane.ControlPlane, request: pytest.FixtureRequest
-) -> Iterator[Scenario]:
-    client = kube.Kube(server=plane.server, token=plane.token, ca_file=str(plane.ca_file))
+def _scenario(plane: Cluster, request: pytest.FixtureRequest) -> Iterator[Scenario]:
+    client = plane.client()
     objects.apply_device_classes(client)
     namespace = f"e2e-{next(_counter)}"
     objects.create_namespace(client, namespace)
@@ -110,9 +128,7 @@ def _scenario(
 
 
 @pytest.fixture
-def scenario(
-    control_plane: controlplane.ControlPlane, request: pytest.FixtureRequest
-) -> Iterator[Scenario]:
+def scenario(control_plane: Cluster, request: pytest.FixtureRequest) -> Iterator[Scenario]:
     yield from _scenario(control_plane, request)
 
 

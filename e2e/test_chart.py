@@ -44,7 +44,7 @@ import pytest
 import yaml
 
 from dra_driver.backends.fake import catalog, specs
-from e2e.conftest import Scenario
+from e2e.conftest import Scenario, local
 from e2e.harness import kube, objects
 
 # A cold build of helm (modules and compile) takes minutes; the tests themselves take seconds.
@@ -612,7 +612,7 @@ def test_a_plugin_identity_writes_only_its_own_nodes_slices(scenario: Scenario, 
         plugin = kube.Kube(
             server=admin.server,
             token=_token(admin, ns, account, pod),
-            ca_file=str(scenario.plane.ca_file),
+            ca_file=str(local(scenario.plane).ca_file),
         )
         review = plugin.create(
             "/apis/authentication.k8s.io/v1/selfsubjectreviews",
@@ -654,7 +654,7 @@ def test_a_plugin_identity_writes_only_its_own_nodes_slices(scenario: Scenario, 
         unbound = kube.Kube(
             server=admin.server,
             token=_token(admin, ns, account, None),
-            ca_file=str(scenario.plane.ca_file),
+            ca_file=str(local(scenario.plane).ca_file),
         )
         message = _outcome(functools.partial(unbound.create, SLICES, _slice(node_a)))
         assert "the kubelet plugin's credentials name no node" in message, message

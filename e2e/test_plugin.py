@@ -21,7 +21,7 @@ from collections.abc import Iterator
 import pytest
 
 from dra_driver.backends.fake import backend as fake
-from e2e.conftest import Scenario
+from e2e.conftest import Scenario, local
 from e2e.harness import kube, nodeagents, objects
 
 pytestmark = pytest.mark.e2e
@@ -36,7 +36,7 @@ def plugin_node(
     # Short, like /var/lib/kubelet: unix socket paths have a 108-byte limit.
     work_dir = pathlib.Path(tempfile.mkdtemp(prefix="gdra-", dir="/tmp"))
     node = nodeagents.PluginNode(
-        plane=scenario.plane,
+        plane=local(scenario.plane),
         client=scenario.client,
         bin_dir=bin_dir,
         work_dir=work_dir,

@@ -22,7 +22,7 @@ from typing import Any
 
 import pytest
 
-from e2e.conftest import Scenario
+from e2e.conftest import Scenario, local
 from e2e.harness import kube, nodeagents, objects
 from tests.preload import building
 
@@ -37,7 +37,7 @@ def quota_node(scenario: Scenario, bin_dir: pathlib.Path) -> Iterator[nodeagents
     library = building.build(building.Flavour.PLAIN).library
     work_dir = pathlib.Path(tempfile.mkdtemp(prefix="gdra-", dir="/tmp"))
     node = nodeagents.PluginNode(
-        plane=scenario.plane,
+        plane=local(scenario.plane),
         client=scenario.client,
         bin_dir=bin_dir,
         work_dir=work_dir,

@@ -23,7 +23,7 @@ from kubernetes import config
 from controller import capabilities, rest, slicediff, slicesync
 from dra_driver import backends, inventory
 from dra_driver.slices import building, settings, splitting
-from e2e.conftest import Scenario
+from e2e.conftest import Cluster, Scenario
 from e2e.harness import controlplane, kube, objects
 
 pytestmark = pytest.mark.e2e
@@ -39,7 +39,7 @@ def _desired(
     return splitting.split(groups)
 
 
-def _sync(plane: controlplane.ControlPlane, client: kube.Kube, node: str) -> slicesync.SliceSync:
+def _sync(plane: Cluster, client: kube.Kube, node: str) -> slicesync.SliceSync:
     uid = client.get(f"/api/v1/nodes/{node}")["metadata"]["uid"]
     owner = {"apiVersion": "v1", "kind": "Node", "name": node, "uid": uid, "controller": True}
     api = rest.Rest(config.new_client_from_config(str(plane.kubeconfig)))

@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import functools
 import pathlib
+import signal
 import sys
 import tempfile
 import time
@@ -25,7 +26,15 @@ NODE = "demo-node"
 NAMESPACE = "default"
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def main(argv: list[str] | None = None) -> int:
+    # Ctrl-C, and SIGTERM alike, end the run through the same clean-up (a shell that started us
+    # in the background may have ignored SIGINT for us: take it back).
+    signal.signal(signal.SIGINT, _interrupt)
+    signal.signal(signal.SIGTERM, _interrupt)
     parser = argparse.ArgumentParser(prog="python -m e2e.harness", description=__doc__)
     parser.add_argument("command", choices=["demo", "up"])
     parser.add_argument("--gpus", default="8xA100-40GB", help="fake GPUs of the demo node")

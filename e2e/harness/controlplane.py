@@ -17,7 +17,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
 
-from e2e.harness import credentials, processes
+from e2e.harness import credentials, kube, processes
 
 CONTROLLERS = (
     "resourceclaim-controller",
@@ -84,6 +84,9 @@ class ControlPlane:
 
     def running(self) -> list[str]:
         return [p.name for p in self.processes if p.running()]
+
+    def client(self) -> kube.Kube:
+        return kube.Kube(server=self.server, token=self.token, ca_file=str(self.ca_file))
 
     def _start(self) -> None:
         self.log_dir.mkdir(parents=True, exist_ok=True)

@@ -187,6 +187,12 @@ def create_pod(
             "spec": {
                 "nodeSelector": {HOSTNAME: node},
                 "terminationGracePeriodSeconds": 0,
+                # Fake nodes have no kubelet: on a cluster whose node-lifecycle controller runs
+                # (kind), they are soon tainted not-ready/unreachable; scheduling must go on.
+                "tolerations": [
+                    {"key": key, "operator": "Exists"}
+                    for key in ("node.kubernetes.io/not-ready", "node.kubernetes.io/unreachable")
+                ],
                 "resourceClaims": refs,
                 "containers": [
                     {

@@ -4,24 +4,23 @@ The same example objects and the same helpers as the local control-plane runs
 (``e2e/test_examples.py``), but with real kubelets, the plugin DaemonSet and the controller of
 the chart: every example pod reaches Running, each claim is allocated a device of the type its
 class names, and each container's environment (printed by the example's command) names the
-device it got. Skipped unless ``GPU_DRA_KIND_KUBECONFIG`` names the cluster's kubeconfig.
+device it got. Skipped unless ``GPU_DRA_E2E_KUBECONFIG`` names the cluster's kubeconfig (then
+the other scenarios of ``e2e/`` run against the same cluster, through the same fixtures).
 """
 
 from __future__ import annotations
 
 import functools
-import os
-import pathlib
 import time
 
 import pytest
 
-from e2e.harness import kube, objects
+from e2e.harness import clusters, kube, objects
 
 pytestmark = [
     pytest.mark.kind,
     pytest.mark.skipif(
-        "GPU_DRA_KIND_KUBECONFIG" not in os.environ, reason="needs a kind cluster (e2e/kind/run.sh)"
+        clusters.external_kubeconfig() is None, reason="needs a kind cluster (e2e/kind/run.sh)"
     ),
 ]
 
@@ -33,10 +32,8 @@ def _running(client: kube.Kube, namespace: str, pod: str) -> bool:
     return bool(status.get("phase") == "Running")
 
 
-def test_the_examples_run_on_kind(tmp_path: pathlib.Path) -> None:
-    client = kube.Kube.from_kubeconfig(
-        pathlib.Path(os.environ["GPU_DRA_KIND_KUBECONFIG"]), scratch=tmp_path
-    )
+def test_the_examples_run_on_kind(control_plane: clusters.ExternalCluster) -> None:
+    client = control_plane.client()
     namespace = f"kind-e2e-{int(time.time())}"
     objects.create_namespace(client, namespace)
     try:
