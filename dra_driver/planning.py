@@ -13,23 +13,6 @@ from dra_driver.checkpoint import model
 from dra_driver.slices import building, settings
 
 
-def planned_with(
-    planned: list[model.PreparedDevice],
-    node: inventory.Inventory,
-    publish: settings.PublishSettings,
-    claim: claims.AllocatedClaim,
-    *,
-    driver: str,
-) -> list[tuple[model.PreparedDevice, locating.LocatedDevice, types.Config | None]]:
-    """The planned devices of `claim` with where they are and the config that applies."""
-    entries = decode_configs(claim, driver=driver)
-    result = []
-    for device, allocated in zip(planned, claim.devices, strict=True):
-        located = locate(device.device, node, publish)
-        result.append((device, located, config_for(entries, allocated, located)))
-    return result
-
-
 def decode_configs(claim: claims.AllocatedClaim, *, driver: str) -> list[configentries.Entry]:
     try:
         return configentries.decode(claim.config, driver=driver)

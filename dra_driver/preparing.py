@@ -23,7 +23,7 @@ from __future__ import annotations
 import dataclasses
 import pathlib
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import structlog
 
@@ -241,18 +241,17 @@ class Preparer:
         node = inventory.discover(
             self.backend, node_name=self.config.node_name, owned_mig_uuids=_owned_migs(state)
         )
-        planned = self._plan(claim, state, node)
+        plan = self._plan(claim, state, node)
+        planned = [device for device, _, _ in plan]
         state = state.with_claim(_claim(claim.ref, model.PrepareState.STARTED, planned))
         self._save(state)
         failpoints.hit("prepare.started-recorded")
         done: list[model.PreparedDevice] = []
         try:
-            for device, located, config in planning.planned_with(
-                planned, node, self.config.publish, claim, driver=self.config.driver_name
-            ):
+            for device, located, config in plan:
                 done.append(self._isolate(device, located, config, claim.ref.uid))
             failpoints.hit("prepare.isolated")
-            final = self._write_cdi(claim.ref, done, node)
+            final = self._write_cdi(claim.ref, done, [located for _, located, _ in plan])
             failpoints.hit("prepare.cdi-written")
         except (claims.ClaimError, *_SIDE_EFFECT_ERRORS) as exc:
             self._undo(
@@ -270,7 +269,8 @@ class Preparer:
 
     def _plan(
         self, claim: claims.AllocatedClaim, state: model.Checkpoint, node: inventory.Inventory
-    ) -> list[model.PreparedDevice]:
+    ) -> list[tuple[model.PreparedDevice, locating.LocatedDevice, types.Config | None]]:
+        """Each device to prepare, where it is, and its config; no side effects."""
         entries = planning.decode_configs(claim, driver=self.config.driver_name)
         planned = []
         for allocated in claim.devices:
@@ -280,24 +280,23 @@ class Preparer:
                     f"{allocated.pool!r}; this node publishes pool {self.config.node_name!r}"
                 )
             located = planning.locate(allocated.device, node, self.config.publish)
-            planning.config_for(entries, allocated, located)  # validate now, before any side effect
+            config = planning.config_for(entries, allocated, located)
             planning.check_free(allocated, claim.ref, state)
             isolation = {}
             if located.type is devicetypes.DeviceType.MIG:
                 isolation[_MIG] = "static" if located.admin_mig else "dynamic"
-            planned.append(
-                model.PreparedDevice(
-                    request_names=(allocated.base_request,),
-                    pool=allocated.pool,
-                    device=allocated.device,
-                    share_id=allocated.share_id,
-                    cdi_ids=(),
-                    gpu_uuid=located.gpu.uuid,
-                    admin_access=allocated.admin_access,
-                    consumed_capacity=dict(allocated.consumed_capacity),
-                    isolation=isolation,
-                )
+            device = model.PreparedDevice(
+                request_names=(allocated.base_request,),
+                pool=allocated.pool,
+                device=allocated.device,
+                share_id=allocated.share_id,
+                cdi_ids=(),
+                gpu_uuid=located.gpu.uuid,
+                admin_access=allocated.admin_access,
+                consumed_capacity=dict(allocated.consumed_capacity),
+                isolation=isolation,
             )
+            planned.append((device, located, config))
         return planned
 
     def _isolate(
@@ -344,7 +343,7 @@ class Preparer:
         try:
             pipe = self.mps.ensure(spec)
         except mps.MpsError as exc:
-            if exclusive and not _daemon_users(spec.id, "", self._last):
+            if exclusive and not _held_by_others(self._last, "", _served_by(spec.id)):
                 self.backend.set_compute_mode(gpu_uuid, hardware.ComputeMode.DEFAULT)
             raise claims.ClaimError(str(exc)) from exc
         state = {
@@ -357,7 +356,10 @@ class Preparer:
         return state
 
     def _write_cdi(
-        self, ref: claims.ClaimRef, devices: list[model.PreparedDevice], node: inventory.Inventory
+        self,
+        ref: claims.ClaimRef,
+        devices: list[model.PreparedDevice],
+        located: list[locating.LocatedDevice],
     ) -> list[model.PreparedDevice]:
         limits: dict[str, int] = {}
         for device in devices:
@@ -371,13 +373,9 @@ class Preparer:
         cdi_devices = [
             spec.Device(
                 name=cdi_naming.device_name(ref.uid, device.device, device.share_id),
-                edits=containeredits.for_device(
-                    device,
-                    planning.locate(device.device, node, self.config.publish),
-                    real_gpus=real,
-                ),
+                edits=containeredits.for_device(device, where, real_gpus=real),
             )
-            for device in devices
+            for device, where in zip(devices, located, strict=True)
         ]
         preload = None
         if quota_dir is not None and self.config.preload_library is not None:
@@ -395,7 +393,7 @@ class Preparer:
         """Release what `prepared` holds; safe to repeat and on half-prepared claims."""
         for device in prepared.devices:
             mig = device.isolation.get(_MIG)
-            if mig == "dynamic" and _held_elsewhere(device, prepared.uid, state):
+            if mig == "dynamic" and _held_by_others(state, prepared.uid, _same_device(device)):
                 log.info("mig.kept", device=device.device, reason="another claim holds it")
                 mig = None
             if mig == "dynamic" and device.mig_gpu_instance_id is not None:
@@ -418,7 +416,7 @@ class Preparer:
             if "timeslice" in device.isolation:
                 timeslicing.reset(self.backend, device.gpu_uuid)
             daemon = device.isolation.get("mpsDaemon")
-            if daemon and not _daemon_users(daemon, prepared.uid, state):
+            if daemon and not _held_by_others(state, prepared.uid, _served_by(daemon)):
                 self.mps.stop(daemon)
                 if device.isolation.get("mpsExclusive"):
                     self.backend.set_compute_mode(device.gpu_uuid, hardware.ComputeMode.DEFAULT)
@@ -461,25 +459,25 @@ def _device_type(device: model.PreparedDevice) -> devicetypes.DeviceType:
     return devicetypes.DeviceType.GPU
 
 
-def _daemon_users(daemon: str, uid: str, state: model.Checkpoint) -> list[str]:
-    """Claims other than `uid` served by MPS daemon `daemon`."""
-    return [
-        claim.uid
-        for claim in state.claims.values()
-        if claim.uid != uid
-        for device in claim.devices
-        if device.isolation.get("mpsDaemon") == daemon
-    ]
-
-
-def _held_elsewhere(device: model.PreparedDevice, uid: str, state: model.Checkpoint) -> bool:
-    """Whether a claim other than `uid` holds `device` (admin access shares a device)."""
+def _held_by_others(
+    state: model.Checkpoint, uid: str, matches: Callable[[model.PreparedDevice], bool]
+) -> bool:
+    """Whether a claim other than `uid` holds a device that `matches`."""
     return any(
-        held.device == device.device and held.pool == device.pool
+        matches(held)
         for other in state.claims.values()
         if other.uid != uid
         for held in other.devices
     )
+
+
+def _same_device(device: model.PreparedDevice) -> Callable[[model.PreparedDevice], bool]:
+    """Admin access shares a device with the claim that uses it."""
+    return lambda held: (held.pool, held.device) == (device.pool, device.device)
+
+
+def _served_by(daemon: str) -> Callable[[model.PreparedDevice], bool]:
+    return lambda held: held.isolation.get("mpsDaemon") == daemon
 
 
 def _owned_migs(state: model.Checkpoint) -> set[str]:
