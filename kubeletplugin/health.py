@@ -65,6 +65,11 @@ class Board:
             self._version += 1
             self._changed.notify_all()
 
+    def devices(self) -> list[DeviceHealth]:
+        """The current list, sorted by pool and device."""
+        with self._changed:
+            return sorted(self._devices.values(), key=lambda d: (d.pool, d.device))
+
     def close(self) -> None:
         with self._changed:
             self._closed = True
@@ -85,7 +90,7 @@ class Board:
                         return
                     continue
                 seen = self._version
-                snapshot = sorted(self._devices.values(), key=lambda d: (d.pool, d.device))
+                snapshot = self.devices()
             yield snapshot
 
     def _moved_past(self, version: int) -> bool:

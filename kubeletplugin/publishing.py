@@ -57,6 +57,27 @@ def node_owner(client: rest.Rest, node_name: str) -> slicediff.Obj | None:
     }
 
 
+def pool(
+    backend: backends.GpuBackend,
+    *,
+    node_name: str,
+    publish: settings.PublishSettings,
+    owned_mig_uuids: set[str],
+    board: health.Board,
+) -> list[splitting.SliceContent]:
+    """The node's pool as the GPUs are now; the health board learns the same device list."""
+    node = inventory.discover(backend, node_name=node_name, owned_mig_uuids=owned_mig_uuids)
+    unhealthy = backend.unhealthy()
+    groups = building.build(node, publish, unhealthy)
+    by_index = {gpu.index: gpu.uuid for gpu in backend.gpus()}
+    board.set_devices(
+        _health(node_name, device["name"], unhealthy.get(by_index[group.index]))
+        for group in groups
+        for device in group.devices
+    )
+    return splitting.split(groups)
+
+
 def _health(pool: str, device: str, event: hardware.HealthEvent | None) -> health.DeviceHealth:
     if event is None:
         return health.DeviceHealth(pool=pool, device=device)
@@ -93,18 +114,13 @@ class Publisher:
         self._thread: threading.Thread | None = None
 
     def desired(self) -> list[splitting.SliceContent]:
-        node = inventory.discover(
-            self.backend, node_name=self.node_name, owned_mig_uuids=self.preparer.owned_mig_uuids()
+        return pool(
+            self.backend,
+            node_name=self.node_name,
+            publish=self.publish,
+            owned_mig_uuids=self.preparer.owned_mig_uuids(),
+            board=self.board,
         )
-        unhealthy = self.backend.unhealthy()
-        groups = building.build(node, self.publish, unhealthy)
-        by_index = {gpu.index: gpu.uuid for gpu in self.backend.gpus()}
-        self.board.set_devices(
-            _health(self.node_name, device["name"], unhealthy.get(by_index[group.index]))
-            for group in groups
-            for device in group.devices
-        )
-        return splitting.split(groups)
 
     def start(self, stop: threading.Event, *, resync: float) -> None:
         self._thread = threading.Thread(

@@ -33,12 +33,12 @@ from typing import IO, Any, Self
 
 import grpc
 
-from dra_driver import backends, inventory, logs, preparing
+from dra_driver import backends, logs, preparing
 from dra_driver.cdi import naming as cdi_naming
 from dra_driver.checkpoint import model, store
 from dra_driver.isolation import quotas
-from dra_driver.slices import building, settings
-from kubeletplugin import draservice, health, metrics, registration, serving
+from dra_driver.slices import settings
+from kubeletplugin import draservice, health, metrics, publishing, registration, serving
 from kubeletplugin.protos.dra.v1 import api_pb2 as dra_v1
 from kubeletplugin.protos.dra.v1 import api_pb2_grpc as dra_v1_grpc
 from kubeletplugin.protos.dra.v1beta1 import api_pb2 as dra_v1beta1
@@ -193,13 +193,17 @@ class PluginServer:
 
 
 def published(backend: backends.GpuBackend) -> list[health.DeviceHealth]:
-    """Every device the node publishes, healthy (as ``__main__._published`` does)."""
-    node = inventory.discover(backend, node_name=claimbook.NODE)
-    return [
-        health.DeviceHealth(pool=claimbook.NODE, device=device["name"])
-        for group in building.build(node, settings.PublishSettings())
-        for device in group.devices
-    ]
+    """Every device the node publishes (the plugin's own computation, `publishing.pool`)."""
+    board = health.Board()
+    publishing.pool(
+        backend,
+        node_name=claimbook.NODE,
+        publish=settings.PublishSettings(),
+        owned_mig_uuids=set(),
+        board=board,
+    )
+    board.close()
+    return board.devices()
 
 
 @dataclasses.dataclass(frozen=True)
