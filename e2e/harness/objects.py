@@ -15,6 +15,7 @@ from typing import Any
 
 import yaml
 
+from controller import slicediff
 from dra_driver import backends, inventory
 from dra_driver.slices import building, settings, splitting, wire
 from e2e.harness import kube
@@ -80,7 +81,6 @@ def publish_slices(
 ) -> list[Obj]:
     """Publish, for the existing Node `name`, the slices of ``--gpus fake:<gpus>``."""
     node = client.get(f"/api/v1/nodes/{name}")
-    specs = fake_node_specs(name, gpus=gpus, config=config)
     owner = {
         "apiVersion": "v1",
         "kind": "Node",
@@ -88,30 +88,39 @@ def publish_slices(
         "uid": node["metadata"]["uid"],
         "controller": True,
     }
-    created = []
-    for index, spec in enumerate(specs):
-        body = {
-            "apiVersion": "resource.k8s.io/v1",
-            "kind": "ResourceSlice",
-            "metadata": {
-                "generateName": f"{index:05x}-{DRIVER}-{name}-",
-                "ownerReferences": [owner],
-            },
-            "spec": spec,
-        }
-        created.append(client.create(SLICES, body))
-    return created
+    return _create_pool(client, name, fake_node_contents(name, gpus=gpus, config=config), owner)
+
+
+def _create_pool(
+    client: kube.Kube,
+    name: str,
+    contents: list[splitting.SliceContent],
+    owner: Obj | None,
+) -> list[Obj]:
+    """Create a node's pool from scratch, the bodies made as the slice controller makes them."""
+    target = slicediff.Target(driver=DRIVER, node_name=name, pool=name, owner=owner)
+    return [client.create(SLICES, body) for body in slicediff.plan(contents, [], target).creates]
+
+
+def fake_node_contents(
+    name: str, *, gpus: str, config: settings.PublishSettings | None = None
+) -> list[splitting.SliceContent]:
+    """What a plugin on node `name` with ``--gpus fake:<gpus>`` publishes, slice by slice."""
+    backend = backends.open_backend(f"fake:{gpus}", node_name=name)
+    node = inventory.discover(backend, node_name=name)
+    return splitting.split(building.build(node, config or settings.PublishSettings()))
 
 
 def fake_node_specs(
     name: str, *, gpus: str, config: settings.PublishSettings | None = None
 ) -> list[wire.SliceSpec]:
     """The slice specs a plugin on node `name` with ``--gpus fake:<gpus>`` publishes."""
-    backend = backends.open_backend(f"fake:{gpus}", node_name=name)
-    node = inventory.discover(backend, node_name=name)
-    groups = building.build(node, config or settings.PublishSettings())
     return splitting.specs(
-        splitting.split(groups), driver=DRIVER, node_name=name, pool=name, generation=1
+        fake_node_contents(name, gpus=gpus, config=config),
+        driver=DRIVER,
+        node_name=name,
+        pool=name,
+        generation=1,
     )
 
 
@@ -336,18 +345,7 @@ def publish_unowned_slices(client: kube.Kube, name: str, *, gpus: str) -> list[O
     The cluster's garbage collector leaves these alone when the Node goes; only the cluster
     controller's slice garbage collection removes them.
     """
-    return [
-        client.create(
-            SLICES,
-            {
-                "apiVersion": "resource.k8s.io/v1",
-                "kind": "ResourceSlice",
-                "metadata": {"generateName": f"{index:05x}-{DRIVER}-{name}-"},
-                "spec": spec,
-            },
-        )
-        for index, spec in enumerate(fake_node_specs(name, gpus=gpus))
-    ]
+    return _create_pool(client, name, fake_node_contents(name, gpus=gpus), None)
 
 
 def node_slices(client: kube.Kube, node: str) -> list[str]:
