@@ -9,6 +9,8 @@
 
 int fake_gpu_count;
 struct fake_gpu fake_gpus[FAKE_MAX_DEVICES];
+char fake_driver_version[80];
+int fake_cuda_driver_version;
 
 static int parse_uuids(const char *list)
 {
@@ -42,6 +44,49 @@ static void parse_memory(const char *list)
     }
 }
 
+/* Copies item `index` of a comma-separated list (the last item when the list is shorter) into
+ * `out`; 0 if it fits, 1 if the list is empty or absent, -1 if the item is too long. */
+static int list_item(const char *list, int index, char *out, size_t size)
+{
+    if (list == NULL || *list == '\0')
+        return 1;
+    for (int i = 0; i < index && strchr(list, ',') != NULL; i++)
+        list = strchr(list, ',') + 1;
+    size_t length = strcspn(list, ",");
+    if (length >= size)
+        return -1;
+    memcpy(out, list, length);
+    out[length] = '\0';
+    return 0;
+}
+
+static int load_identity(void)
+{
+    const char *minors = getenv("FAKE_GPU_MINORS"), *buses = getenv("FAKE_GPU_PCI_BUS_IDS");
+    const char *names = getenv("FAKE_GPU_NAMES"), *cuda = getenv("FAKE_CUDA_DRIVER_VERSION");
+    for (int i = 0; i < fake_gpu_count; i++) {
+        struct fake_gpu *gpu = &fake_gpus[i];
+        char minor[16];
+        unsigned domain, bus, device, function;
+        gpu->minor = list_item(minors, i, minor, sizeof minor) == 0 ? (unsigned)atoi(minor)
+                                                                   : (unsigned)i;
+        if (list_item(buses, i, gpu->pci_bus_id, sizeof gpu->pci_bus_id) != 0)
+            snprintf(gpu->pci_bus_id, sizeof gpu->pci_bus_id, "0000:%02x:00.0", 0x10 + i);
+        if (sscanf(gpu->pci_bus_id, "%x:%x:%x.%x", &domain, &bus, &device, &function) != 4) {
+            fprintf(stderr, "fake: FAKE_GPU_PCI_BUS_IDS: '%s' is no PCI bus id\n",
+                    gpu->pci_bus_id);
+            return -1;
+        }
+        if (list_item(names, i, gpu->name, sizeof gpu->name) != 0)
+            strcpy(gpu->name, "NVIDIA A100-SXM4-40GB");
+    }
+    if (list_item(getenv("FAKE_DRIVER_VERSION"), 0, fake_driver_version,
+                  sizeof fake_driver_version) != 0)
+        strcpy(fake_driver_version, "580.95.05");
+    fake_cuda_driver_version = cuda != NULL && *cuda != '\0' ? atoi(cuda) : 13000;
+    return 0;
+}
+
 static int load(void)
 {
     const char *uuids = getenv("FAKE_GPU_UUIDS"), *count = getenv("FAKE_GPU_COUNT");
@@ -61,7 +106,7 @@ static int load(void)
         gpuq_uuid_format(&fake_gpus[i].uuid, "GPU", fake_gpus[i].uuid_text);
     }
     parse_memory(getenv("FAKE_GPU_MEM_BYTES"));
-    return 0;
+    return load_identity();
 }
 
 static int load_result;

@@ -1,14 +1,11 @@
 /* The fake libnvidia-ml.so.1: the same simulated GPUs (fake_gpus.h), by index or UUID, with
- * their memory reported as total = FAKE_GPU_MEM_BYTES, all of it free. */
+ * their memory reported as total = FAKE_GPU_MEM_BYTES, all of it free. Their identity (driver
+ * version, minor numbers, PCI bus ids) is in fake_nvml_identity.c. */
 #include <stdio.h>
 #include <string.h>
 
-#include "../nvml_abi.h"
 #include "fake_gpus.h"
-
-struct nvmlDevice_st {
-    int index;
-};
+#include "fake_nvml.h"
 
 static struct nvmlDevice_st devices[FAKE_MAX_DEVICES];
 static int initialized;
@@ -61,7 +58,12 @@ nvmlReturn_t nvmlDeviceGetHandleByUUID(const char *uuid, nvmlDevice_t *device)
     return NVML_ERROR_NOT_FOUND;
 }
 
-static nvmlReturn_t check(nvmlDevice_t device)
+nvmlReturn_t fake_nvml_initialized(void)
+{
+    return initialized > 0 ? NVML_SUCCESS : NVML_ERROR_UNINITIALIZED;
+}
+
+nvmlReturn_t fake_nvml_check(nvmlDevice_t device)
 {
     if (initialized == 0)
         return NVML_ERROR_UNINITIALIZED;
@@ -72,7 +74,7 @@ static nvmlReturn_t check(nvmlDevice_t device)
 
 nvmlReturn_t nvmlDeviceGetUUID(nvmlDevice_t device, char *uuid, unsigned int length)
 {
-    nvmlReturn_t result = check(device);
+    nvmlReturn_t result = fake_nvml_check(device);
     if (result != NVML_SUCCESS)
         return result;
     if (length < strlen(fake_gpus[device->index].uuid_text) + 1)
@@ -83,7 +85,7 @@ nvmlReturn_t nvmlDeviceGetUUID(nvmlDevice_t device, char *uuid, unsigned int len
 
 nvmlReturn_t nvmlDeviceGetMemoryInfo(nvmlDevice_t device, nvmlMemory_t *memory)
 {
-    nvmlReturn_t result = check(device);
+    nvmlReturn_t result = fake_nvml_check(device);
     if (result != NVML_SUCCESS)
         return result;
     memory->total = memory->free = fake_gpus[device->index].memory;
@@ -93,7 +95,7 @@ nvmlReturn_t nvmlDeviceGetMemoryInfo(nvmlDevice_t device, nvmlMemory_t *memory)
 
 nvmlReturn_t nvmlDeviceGetMemoryInfo_v2(nvmlDevice_t device, nvmlMemory_v2_t *memory)
 {
-    nvmlReturn_t result = check(device);
+    nvmlReturn_t result = fake_nvml_check(device);
     if (result != NVML_SUCCESS)
         return result;
     if (memory->version != nvmlMemory_v2)
