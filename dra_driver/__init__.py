@@ -7,7 +7,8 @@ counters encode) and packs them into slices.
 Prepare: `claims` (what the API server allocated) → `locating` (device name → hardware) →
 `preparing` (the flow, under a node-wide lock; `planning` is its side-effect-free part) with
 `checkpoint`, `isolation` (MIG, MPS, quotas,
-time-slicing), `containeredits` and `cdi`; `atomicfiles` writes everything crash-safely;
+time-slicing), `containeredits`, `driverroot` (the NVIDIA driver's files, device nodes and
+hooks every spec carries) and `cdi`; `atomicfiles` writes everything crash-safely;
 `failpoints` lets crash tests stop the flow anywhere. `logs` configures structlog once per process.
 
 Nothing here knows gRPC; `api` is the only package of ours it imports.
@@ -20,6 +21,7 @@ __all__ = [
     "checkpoint",
     "claims",
     "containeredits",
+    "driverroot",
     "failpoints",
     "hardware",
     "inventory",

@@ -6,9 +6,10 @@ claims sees all of them without one overwriting another: ``_UUID`` (the GPU's, o
 device's), ``_TYPE``, and per type ``_PARENT_UUID``/``_PROFILE`` (MIG), ``_MEMORY_LIMIT`` (bytes),
 ``_CORES`` (percent) and ``_SHARE_ID`` (shares), ``_TIMESLICE`` (time-sliced GPUs). A device
 served by an MPS daemon adds ``CUDA_MPS_PIPE_DIRECTORY``, the pipe mount and the daemon's shm as
-``/dev/shm`` (and, for a share with ``cores``, ``CUDA_MPS_ACTIVE_THREAD_PERCENTAGE``). With real GPUs
-the device nodes follow (``/dev/nvidia<minor>`` and the control nodes). A claim with shared devices
-also mounts its quota directory read-only and points ``GPUQ_CONFIG`` at the config in it.
+``/dev/shm`` (and, for a share with ``cores``, ``CUDA_MPS_ACTIVE_THREAD_PERCENTAGE``). A claim with
+shared devices also mounts its quota directory read-only and points ``GPUQ_CONFIG`` at the config
+in it. The driver's part (device nodes, libraries, hooks: `dra_driver.driverroot`) is added by the
+caller, which knows where the driver is.
 """
 
 from __future__ import annotations
@@ -21,15 +22,13 @@ from dra_driver.cdi import spec
 from dra_driver.checkpoint import model
 from dra_driver.isolation import mps, quotas
 
-CONTROL_NODES = ("/dev/nvidiactl", "/dev/nvidia-uvm", "/dev/nvidia-uvm-tools")
-
 
 def env_prefix(device: str) -> str:
     return "GPU_DRA_" + re.sub(r"[^A-Z0-9]", "_", device.upper())
 
 
 def for_device(
-    prepared: model.PreparedDevice, located: locating.LocatedDevice, *, real_gpus: bool
+    prepared: model.PreparedDevice, located: locating.LocatedDevice
 ) -> spec.ContainerEdits:
     prefix = env_prefix(prepared.device)
     env = {
@@ -48,7 +47,6 @@ def for_device(
             env["SHARE_ID"] = prepared.share_id
     if "timeslice" in prepared.isolation:
         env["TIMESLICE"] = prepared.isolation["timeslice"]
-    nodes = (spec.DeviceNode(path=f"/dev/nvidia{located.gpu.minor}"),) if real_gpus else ()
     lines = [f"{prefix}_{key}={value}" for key, value in env.items()]
     mounts: tuple[spec.Mount, ...] = ()
     daemon = prepared.isolation.get("mpsDaemon")
@@ -64,14 +62,13 @@ def for_device(
         if "mpsShm" in prepared.isolation:  # the daemon's /dev/shm, shared with its clients
             shm_options = ("rw", "nosuid", "nodev", "noexec", "bind")
             mounts += (spec.Mount(prepared.isolation["mpsShm"], "/dev/shm", options=shm_options),)
-    return spec.ContainerEdits(env=tuple(lines), device_nodes=nodes, mounts=mounts)
+    return spec.ContainerEdits(env=tuple(lines), mounts=mounts)
 
 
 def for_claim(
     claim_uid: str,
     *,
     quota_dir: str | None,
-    real_gpus: bool,
     preload: tuple[str, str] | None = None,
 ) -> spec.ContainerEdits:
     """Edits every container of the claim gets once, whatever devices it uses.
@@ -94,5 +91,4 @@ def for_claim(
             spec.Mount(f"{quota_dir}/{quotas.FILE}", f"{inside}/{quotas.FILE}"),
         )
         env = (f"GPUQ_CONFIG={inside}/{quotas.FILE}",)
-    nodes = tuple(spec.DeviceNode(path=path) for path in CONTROL_NODES) if real_gpus else ()
-    return spec.ContainerEdits(env=env, device_nodes=nodes, mounts=mounts)
+    return spec.ContainerEdits(env=env, mounts=mounts)

@@ -46,6 +46,8 @@ from dra_driver.cdi import naming as cdi_naming
 from dra_driver.cdi import spec, writing
 from dra_driver.checkpoint import errors as checkpoint_errors
 from dra_driver.checkpoint import model, store
+from dra_driver.driverroot import caching
+from dra_driver.driverroot import errors as driverroot_errors
 from dra_driver.isolation import migs, mps, quotas, timeslicing
 from dra_driver.slices import settings
 
@@ -77,7 +79,7 @@ class NodeConfig:
     cdi_dir: pathlib.Path
     publish: settings.PublishSettings
     real_gpus: bool
-    """Add the real device nodes to CDI specs (False with fake GPUs)."""
+    """Real GPUs: MPS shm on a tmpfs, the real MPS control command."""
     mps_control: tuple[str, ...] | None = None
     """The MPS control command; default: ``nvidia-cuda-mps-control``, the fake one with fake
     GPUs (``python -m dra_driver.backends.fake.mpscontrol``)."""
@@ -128,10 +130,14 @@ class Preparer:
         *,
         boot_id: str,
         mps_runner: mps.Runner | None = None,
+        driver: caching.Driver | None = None,
     ) -> None:
         self.backend = backend
         self.config = config
         self.boot_id = boot_id
+        self.driver = driver
+        """The driver's files, nodes and hooks for CDI specs; None: specs get none (fake GPUs
+        without a synthetic driver root)."""
         config.plugin_dir.mkdir(parents=True, exist_ok=True)
         self._last = model.Checkpoint(boot_id=boot_id)
         self.ledger = migs.Ledger(config.plugin_dir / "mig-ledger.json")
@@ -242,16 +248,22 @@ class Preparer:
             self.backend, node_name=self.config.node_name, owned_mig_uuids=_owned_migs(state)
         )
         plan = self._plan(claim, state, node)
+        # A driver root that is not ready fails the claim before any side effect.
+        driver = self._driver_edits()
         planned = [device for device, _, _ in plan]
         state = state.with_claim(_claim(claim.ref, model.PrepareState.STARTED, planned))
         self._save(state)
         failpoints.hit("prepare.started-recorded")
         done: list[model.PreparedDevice] = []
+        instances: list[hardware.MigInstance | None] = []
         try:
             for device, located, config in plan:
-                done.append(self._isolate(device, located, config, claim.ref.uid))
+                prepared, instance = self._isolate(device, located, config, claim.ref.uid)
+                done.append(prepared)
+                instances.append(instance)
             failpoints.hit("prepare.isolated")
-            final = self._write_cdi(claim.ref, done, [located for _, located, _ in plan])
+            where = [located for _, located, _ in plan]
+            final = self._write_cdi(claim.ref, done, where, instances, driver)
             failpoints.hit("prepare.cdi-written")
         except (claims.ClaimError, *_SIDE_EFFECT_ERRORS) as exc:
             self._undo(
@@ -305,8 +317,10 @@ class Preparer:
         located: locating.LocatedDevice,
         config: types.Config | None,
         uid: str,
-    ) -> model.PreparedDevice:
+    ) -> tuple[model.PreparedDevice, hardware.MigInstance | None]:
+        """The device isolated as its type and config ask, and its MIG instance if it is one."""
         isolation = dict(device.isolation)
+        instance = None
         mps_config = config.sharing if config is not None else None
         if located.type is devicetypes.DeviceType.GPU and not device.admin_access:
             migs.whole_gpu(self.backend, located.gpu)
@@ -315,8 +329,9 @@ class Preparer:
                     self.backend, located.gpu.uuid, mps_config
                 )
         if located.type is devicetypes.DeviceType.MIG:
-            mig_uuid, instance_id = migs.ensure(self.backend, located, self.ledger)
-            device = dataclasses.replace(device, mig_uuid=mig_uuid, mig_gpu_instance_id=instance_id)
+            instance = migs.ensure(self.backend, located, self.ledger)
+            ours = None if located.admin_mig is not None else instance.gpu_instance_id
+            device = dataclasses.replace(device, mig_uuid=instance.uuid, mig_gpu_instance_id=ours)
         if located.type is devicetypes.DeviceType.SHARED:
             memory, cores = planning.share_limits(device, located, self.config.publish)
             isolation |= {"memoryLimit": str(memory), "cores": str(cores)}
@@ -335,7 +350,7 @@ class Preparer:
             )
             whole = located.type is devicetypes.DeviceType.GPU
             isolation |= self._start_mps(spec, located.gpu.uuid, exclusive=whole)
-        return dataclasses.replace(device, isolation=isolation)
+        return dataclasses.replace(device, isolation=isolation), instance
 
     def _start_mps(self, spec: mps.DaemonSpec, gpu_uuid: str, *, exclusive: bool) -> dict[str, str]:
         if exclusive:  # MPS needs the GPU in exclusive-process mode for everyone on it
@@ -360,6 +375,8 @@ class Preparer:
         ref: claims.ClaimRef,
         devices: list[model.PreparedDevice],
         located: list[locating.LocatedDevice],
+        instances: list[hardware.MigInstance | None],
+        common: spec.ContainerEdits,
     ) -> list[model.PreparedDevice]:
         limits: dict[str, int] = {}
         for device in devices:
@@ -369,25 +386,48 @@ class Preparer:
         quota_dir = None
         if limits:
             quota_dir = str(quotas.write(self.config.claims_root, ref.uid, limits))
-        real = self.config.real_gpus
         cdi_devices = [
             spec.Device(
                 name=cdi_naming.device_name(ref.uid, device.device, device.share_id),
-                edits=containeredits.for_device(device, where, real_gpus=real),
+                edits=self._nodes(where.gpu, instance) + containeredits.for_device(device, where),
             )
-            for device, where in zip(devices, located, strict=True)
+            for device, where, instance in zip(devices, located, instances, strict=True)
         ]
         preload = None
         if quota_dir is not None and self.config.preload_library is not None:
             preload = (self.config.preload_library, str(self.config.preload_list))
-        common = containeredits.for_claim(
-            ref.uid, quota_dir=quota_dir, real_gpus=real, preload=preload
-        )
+        common += containeredits.for_claim(ref.uid, quota_dir=quota_dir, preload=preload)
         ids = writing.write_claim_spec(self.config.cdi_dir, ref.uid, cdi_devices, common)
         return [
             dataclasses.replace(device, cdi_ids=(cdi_id,))
             for device, cdi_id in zip(devices, ids, strict=True)
         ]
+
+    def _driver_edits(self) -> spec.ContainerEdits:
+        """The driver's part of every spec (none without a driver root)."""
+        if self.driver is None:
+            return spec.NO_EDITS
+        try:
+            return self.driver.common_edits()
+        except driverroot_errors.DriverRootError as exc:
+            raise claims.ClaimError(f"the node's NVIDIA driver is not usable: {exc}") from exc
+
+    def _nodes(
+        self, gpu: hardware.GpuInfo, instance: hardware.MigInstance | None
+    ) -> spec.ContainerEdits:
+        """The device nodes of a GPU, or of a MIG device (its GPU's and its capabilities)."""
+        if self.driver is None:
+            return spec.NO_EDITS
+        try:
+            if instance is None:
+                return self.driver.gpu_edits(gpu.minor)
+            return self.driver.mig_edits(
+                gpu.minor,
+                gpu_instance=instance.gpu_instance_id,
+                compute_instance=instance.compute_instance_id,
+            )
+        except driverroot_errors.DriverRootError as exc:
+            raise claims.ClaimError(f"device nodes of GPU {gpu.uuid}: {exc}") from exc
 
     def _undo(self, prepared: model.PreparedClaim, state: model.Checkpoint) -> None:
         """Release what `prepared` holds; safe to repeat and on half-prepared claims."""

@@ -14,6 +14,7 @@ import pathlib
 import signal
 import sys
 import threading
+import time
 from types import FrameType
 
 import grpc
@@ -24,6 +25,8 @@ from controller import rest
 from dra_driver import backends, logs, preparing
 from dra_driver.backends import errors as backend_errors
 from dra_driver.checkpoint import store
+from dra_driver.driverroot import caching, discovery, hooks, roots
+from dra_driver.driverroot import errors as driverroot_errors
 from dra_driver.slices import settings
 from kubeletplugin import (
     claimfetching,
@@ -77,6 +80,37 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="host path of libgpuquota.so, injected into containers of claims with shares "
         "(default: none; the quota config is then written but not enforced)",
     )
+    add(
+        "--driver-root",
+        help="host path of the NVIDIA driver installation: / on most nodes, /run/nvidia/driver "
+        "under the GPU operator (default: / with --gpus nvml; none with fake GPUs: their specs "
+        "then get no driver files)",
+    )
+    add("--driver-root-ctr-path", help="where this process sees --driver-root (default: the same)")
+    add(
+        "--dev-root",
+        help="host path under which dev/nvidia* lie (default: the driver root if it has "
+        "dev/nvidiactl, else /)",
+    )
+    add("--dev-root-ctr-path", help="where this process sees --dev-root (default: the same)")
+    add("--proc-root", type=pathlib.Path, default=pathlib.Path("/proc"), help="the driver's proc")
+    add(
+        "--driver-capabilities",
+        default=",".join(discovery.DEFAULT_CAPABILITIES),
+        help=f"driver files containers get: some of {','.join(discovery.CAPABILITIES)}, or all",
+    )
+    add(
+        "--nvidia-cdi-hook",
+        type=pathlib.Path,
+        help="host path of nvidia-cdi-hook, run by the container runtime "
+        "(default: <plugin dir>/bin/nvidia-cdi-hook)",
+    )
+    add(
+        "--nvidia-cdi-hook-source",
+        type=pathlib.Path,
+        help="install nvidia-cdi-hook from this file (the image's) to --nvidia-cdi-hook at start",
+    )
+    add("--driver-check-interval", type=float, default=30.0, help="seconds between driver checks")
     add("--no-dynamic-mig", action="store_true")
     add("--sharing-strategy", choices=[s.value for s in settings.SharingStrategy], default="mps")
     add("--compat-shares", type=int, default=0)
@@ -91,7 +125,42 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         parser.error("--node-name (or $NODE_NAME) is required")
     if args.plugin_dir is None:
         args.plugin_dir = pathlib.Path("/var/lib/kubelet/plugins") / args.driver_name
+    if args.driver_root is None and args.gpus == "nvml":
+        args.driver_root = "/"
+    if args.nvidia_cdi_hook is None:
+        args.nvidia_cdi_hook = args.plugin_dir / "bin" / hooks.NAME
     return args
+
+
+def open_driver(args: argparse.Namespace) -> caching.Driver | None:
+    """The node's driver for CDI specs, with the hook installed where the runtime runs it."""
+    where = driver_settings(args)
+    if where is None:
+        return None
+    if args.nvidia_cdi_hook_source is not None:
+        try:
+            hooks.install(args.nvidia_cdi_hook_source, args.nvidia_cdi_hook)
+        except driverroot_errors.DriverRootError as exc:  # readiness and prepares say it too
+            log.error("driverroot.hook_not_installed", error=str(exc))
+    return caching.Driver(where)
+
+
+def driver_settings(args: argparse.Namespace) -> caching.Settings | None:
+    """Where the driver is, from the flags; None when specs get no driver (fake GPUs)."""
+    if args.driver_root is None:
+        return None
+    driver = roots.Root.at(args.driver_root, args.driver_root_ctr_path)
+    if args.dev_root is not None:
+        dev = roots.Root.at(args.dev_root, args.dev_root_ctr_path)
+    elif driver.seen("/dev/nvidiactl").exists():
+        dev = driver
+    else:
+        dev = roots.Root.at("/", args.dev_root_ctr_path)
+    return caching.Settings(
+        roots=roots.Roots(driver=driver, dev=dev, proc=args.proc_root),
+        capabilities=tuple(c for c in args.driver_capabilities.split(",") if c),
+        hook=args.nvidia_cdi_hook,
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -144,6 +213,7 @@ def run(args: argparse.Namespace, backend: backends.GpuBackend, stop: threading.
         real_gpus=args.gpus == "nvml",
         preload_library=args.preload_library,
     )
+    driver = open_driver(args)
     runner = None
     if args.mps_runner == "kubernetes":
         runner = mpsdeployments.DeploymentRunner(
@@ -154,7 +224,7 @@ def run(args: argparse.Namespace, backend: backends.GpuBackend, stop: threading.
             driver=args.driver_name,
         )
     preparer = preparing.Preparer(
-        backend, node_config, boot_id=store.current_boot_id(), mps_runner=runner
+        backend, node_config, boot_id=store.current_boot_id(), mps_runner=runner, driver=driver
     )
     preparer.reconcile()
     fetcher = claimfetching.ClaimFetcher(api, api_version=api_version)
@@ -195,6 +265,14 @@ def run(args: argparse.Namespace, backend: backends.GpuBackend, stop: threading.
         health_address=args.bind_address,
     )
     reg.on_status = servers.set_ready
+
+    def check_driver() -> None:
+        if driver is not None:
+            problem = driver.check()
+            stats.driver_root_ready.set(0 if problem else 1)
+            servers.set_ready(problem is None, condition="driver")
+
+    check_driver()
     servers.start()
     publisher.start(stop, resync=args.resync_interval)
     try:
@@ -204,8 +282,15 @@ def run(args: argparse.Namespace, backend: backends.GpuBackend, stop: threading.
         if args.metrics_port >= 0:
             stats.serve(args.metrics_port, address=args.bind_address)
         log.info("plugin.started", node=args.node_name, driver=args.driver_name, gpus=args.gpus)
-        while not stop.wait(args.sweep_interval):
-            sweeping.sweep(preparer, exists=fetcher.exists)
+        tick = args.sweep_interval
+        if driver is not None:
+            tick = min(tick, args.driver_check_interval)
+        next_sweep = time.monotonic() + args.sweep_interval
+        while not stop.wait(tick):
+            check_driver()
+            if time.monotonic() >= next_sweep:
+                next_sweep = time.monotonic() + args.sweep_interval
+                sweeping.sweep(preparer, exists=fetcher.exists)
     finally:
         stop.set()
         board.close()

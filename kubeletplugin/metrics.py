@@ -8,6 +8,7 @@
 | ``gpu_dra_claim_errors_total`` | operation | claims that failed inside a call |
 | ``gpu_dra_prepared_devices`` | type | devices prepared on this node now |
 | ``gpu_dra_slice_dropped_fields`` | | slice fields the API server dropped (a missing feature) |
+| ``gpu_dra_driver_root_ready`` | | 1 when containers get the whole NVIDIA driver, else 0 (the log says why) |
 """
 
 from __future__ import annotations
@@ -48,6 +49,11 @@ class Metrics:
         self.dropped_fields = prometheus_client.Gauge(
             "gpu_dra_slice_dropped_fields",
             "ResourceSlice fields the API server did not store as sent (0 on a capable server)",
+            registry=self.registry,
+        )
+        self.driver_root_ready = prometheus_client.Gauge(
+            "gpu_dra_driver_root_ready",
+            "1 when the driver root has all a container needs (libraries, device nodes, hook)",
             registry=self.registry,
         )
 

@@ -30,7 +30,8 @@ UNIX_PATH_MAX = 108
 LIVENESS = ""
 """grpc.health.v1 service name of liveness: SERVING while the servers run."""
 READINESS = "readiness"
-"""grpc.health.v1 service name of readiness: SERVING once the kubelet accepted our registration."""
+"""grpc.health.v1 service name of readiness: SERVING once the kubelet accepted our registration
+and the node's driver is usable (`set_ready` takes each condition by name)."""
 
 
 def _short_hash(*parts: str) -> str:
@@ -79,6 +80,7 @@ class Servers:
     workers: int = 8
     _servers: list[grpc.Server] = dataclasses.field(default_factory=list)
     _health: health.HealthServicer | None = None
+    _conditions: dict[str, bool] = dataclasses.field(default_factory=dict)
 
     def start(self) -> None:
         """Start every server, or none: a failure stops what was started and re-raises."""
@@ -108,11 +110,14 @@ class Servers:
             registration_socket=str(self.registration_socket),
         )
 
-    def set_ready(self, ready: bool) -> None:
-        """Readiness follows the kubelet's verdict on our registration."""
+    def set_ready(self, ready: bool, *, condition: str = "registered") -> None:
+        """Readiness is SERVING while every condition reported so far holds: the kubelet's
+        verdict on our registration (``registered``), the driver root (``driver``)."""
+        self._conditions[condition] = ready
         if self._health is not None:
             status = health_pb2.HealthCheckResponse
-            self._health.set(READINESS, status.SERVING if ready else status.NOT_SERVING)
+            serving = self._conditions.get("registered", False) and all(self._conditions.values())
+            self._health.set(READINESS, status.SERVING if serving else status.NOT_SERVING)
 
     def stop(self, grace: float = 5.0) -> None:
         """Registration first (the kubelet stops using us), then the DRA server."""

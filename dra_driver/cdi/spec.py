@@ -8,13 +8,16 @@ the same library, so that a spec we write is never one a container runtime refus
 - every device has at least one edit (spec-level edits may be empty, and are then left out);
 - an environment entry is ``NAME=value`` with a non-empty name;
 - a device node has a path, a type among ``b c u p`` (or none), permissions from ``rwm`` or ``none``;
-- a mount has a host path and a container path.
+- a mount has a host path and a container path;
+- a hook has a lifecycle name CDI knows (``createContainer``, ...) and a path.
 
 `CDI_VERSION` is ``0.5.0``, the lowest version that allows what we emit: device names starting
 with a digit (claim UIDs are UUIDs, so most do) and a device node's ``hostPath`` came in 0.5.0, a
 mount's ``type`` in 0.4.0. Nothing newer is used: no annotations (0.6.0), ``intelRdt`` or
-``additionalGids`` (0.7.0), ``netDevices`` (1.1.0). A loader refuses a spec whose ``cdiVersion``
-is lower than the features it uses need; any runtime with CDI ≥ 0.5 reads ours.
+``additionalGids`` (0.7.0), ``netDevices`` (1.1.0). Hooks (``createContainer`` hooks running
+``nvidia-cdi-hook``) have been part of CDI since its first version and need nothing newer. A loader
+refuses a spec whose ``cdiVersion`` is lower than the features it uses need; any runtime with
+CDI ≥ 0.5 reads ours.
 """
 
 from __future__ import annotations
@@ -28,6 +31,9 @@ from dra_driver.cdi import errors, naming
 CDI_VERSION = "0.5.0"
 
 _DEVICE_NODE_TYPES = frozenset({"b", "c", "u", "p"})
+_HOOK_NAMES = frozenset(
+    {"prestart", "createRuntime", "createContainer", "startContainer", "poststart", "poststop"}
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -56,6 +62,19 @@ class Mount:
 
 
 @dataclasses.dataclass(frozen=True)
+class Hook:
+    """An OCI hook the runtime runs (e.g. ``nvidia-cdi-hook update-ldcache`` at createContainer)."""
+
+    hook_name: str
+    """The OCI lifecycle point: ``createContainer``, ``startContainer``, ..."""
+    path: str
+    """The executable on the host."""
+    args: tuple[str, ...] = ()
+    """``argv``, including ``argv[0]``."""
+    env: tuple[str, ...] = ()
+
+
+@dataclasses.dataclass(frozen=True)
 class ContainerEdits:
     """What the runtime changes in a container's OCI spec."""
 
@@ -63,9 +82,19 @@ class ContainerEdits:
     """``NAME=value`` entries."""
     device_nodes: tuple[DeviceNode, ...] = ()
     mounts: tuple[Mount, ...] = ()
+    hooks: tuple[Hook, ...] = ()
 
     def is_empty(self) -> bool:
-        return not (self.env or self.device_nodes or self.mounts)
+        return not (self.env or self.device_nodes or self.mounts or self.hooks)
+
+    def __add__(self, other: ContainerEdits) -> ContainerEdits:
+        """Both edits, `self`'s first (the order a runtime applies them in)."""
+        return ContainerEdits(
+            env=self.env + other.env,
+            device_nodes=self.device_nodes + other.device_nodes,
+            mounts=self.mounts + other.mounts,
+            hooks=self.hooks + other.hooks,
+        )
 
 
 NO_EDITS = ContainerEdits()
@@ -95,10 +124,18 @@ class MountJSON(TypedDict):
     type: NotRequired[str]
 
 
+class HookJSON(TypedDict):
+    hookName: str
+    path: str
+    args: NotRequired[list[str]]
+    env: NotRequired[list[str]]
+
+
 class ContainerEditsJSON(TypedDict, total=False):
     env: list[str]
     deviceNodes: list[DeviceNodeJSON]
     mounts: list[MountJSON]
+    hooks: list[HookJSON]
 
 
 class DeviceJSON(TypedDict):
@@ -168,6 +205,11 @@ def _validate_edits(edits: ContainerEdits, *, where: str) -> None:
     for mount in edits.mounts:
         if not (mount.host_path and mount.container_path):
             raise errors.InvalidSpecError(f"{where}: a mount needs a host and a container path")
+    for hook in edits.hooks:
+        if hook.hook_name not in _HOOK_NAMES:
+            raise errors.InvalidSpecError(f"{where}: unknown hook name {hook.hook_name!r}")
+        if not hook.path:
+            raise errors.InvalidSpecError(f"{where}: a {hook.hook_name} hook has an empty path")
 
 
 def _valid_permissions(permissions: str) -> bool:
@@ -182,6 +224,17 @@ def _render_edits(edits: ContainerEdits) -> ContainerEditsJSON:
         rendered["deviceNodes"] = [_render_device_node(node) for node in edits.device_nodes]
     if edits.mounts:
         rendered["mounts"] = [_render_mount(mount) for mount in edits.mounts]
+    if edits.hooks:
+        rendered["hooks"] = [_render_hook(hook) for hook in edits.hooks]
+    return rendered
+
+
+def _render_hook(hook: Hook) -> HookJSON:
+    rendered: HookJSON = {"hookName": hook.hook_name, "path": hook.path}
+    if hook.args:
+        rendered["args"] = list(hook.args)
+    if hook.env:
+        rendered["env"] = list(hook.env)
     return rendered
 
 

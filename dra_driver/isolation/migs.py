@@ -75,10 +75,10 @@ class Ledger:
 
 def ensure(
     backend: GpuBackend, device: locating.LocatedDevice, ledger: Ledger
-) -> tuple[str, int | None]:
-    """The MIG device's UUID, creating it if needed; also the GPU-instance ID if we created it."""
+) -> hardware.MigInstance:
+    """The MIG instance of `device`, creating it if needed (an admin's is returned as it is)."""
     if device.admin_mig is not None:
-        return device.admin_mig.uuid, None
+        return device.admin_mig
     assert device.profile is not None
     assert device.placement is not None
     gpu = device.gpu.uuid
@@ -88,7 +88,7 @@ def ensure(
             instance.profile_id == device.profile.profile_id
             and instance.placement == device.placement
         ):
-            return instance.uuid, instance.gpu_instance_id
+            return instance
     if not status.mig_enabled:
         backend.set_mig_mode(gpu, enabled=True)
     created = backend.create_mig_instance(
@@ -96,7 +96,7 @@ def ensure(
     )
     ledger.add(gpu, created)
     log.info("mig.created", gpu=gpu, device=device.name, mig=created.uuid)
-    return created.uuid, created.gpu_instance_id
+    return created
 
 
 def destroy(backend: GpuBackend, gpu_uuid: str, *, gpu_instance_id: int, ledger: Ledger) -> None:
