@@ -27,11 +27,11 @@ from dra_driver.driverroot import errors, roots
 REQUIRED_CONTROL_NODES = ("/dev/nvidiactl", "/dev/nvidia-uvm")
 CONTROL_NODES = (
     "/dev/nvidia-modeset",
-    "/dev/nvidia-uvm-tools",
     "/dev/nvidia-uvm",
+    "/dev/nvidia-uvm-tools",
     "/dev/nvidiactl",
 )
-"""In the order NVIDIA's toolkit lists them."""
+"""In the order of NVIDIA's toolkit (by path)."""
 
 _MINOR = re.compile(r"^DeviceFileMinor:\s*(\d+)\s*$", re.MULTILINE)
 

@@ -3,7 +3,8 @@
 The shape is ``nvidia-ctk cdi generate``'s (the conformance test compares the two field by field):
 
 - every library, binary and firmware file is bind-mounted read-only at its path in the driver root
-  (``ro, nosuid, nodev, rbind, rprivate``), IPC sockets read-write and ``noexec``;
+  (``ro, nosuid, nodev, rbind, rprivate``), IPC sockets read-write and ``noexec``; mounts are
+  ordered by depth, then path, so that a folder is always mounted before anything inside it;
 - ``createContainer`` hooks run ``nvidia-cdi-hook`` (installed on the host by `hooks`), in this
   order: ``create-symlinks`` (the libraries' links), ``enable-cuda-compat`` (switches to the CUDA
   forward-compatibility libraries of the image, where it has newer ones than the host driver),
@@ -11,7 +12,9 @@ The shape is ``nvidia-ctk cdi generate``'s (the conformance test compares the tw
   ``ldconfig -p`` and ``dlopen("libcuda.so.1")`` find the driver), and
   ``disable-device-node-modification`` (CUDA in the container must not try to create nodes);
 - ``NVIDIA_VISIBLE_DEVICES=void``, so that the NVIDIA runtime, where it is the node's default,
-  adds no GPU of its own, and ``NVIDIA_CTK_LIBCUDA_DIR`` for the hooks.
+  adds no GPU of its own, with ``/dev/null`` at ``/var/run/nvidia-container-devices/void`` saying
+  the same to a runtime configured to take its device list from volume mounts instead of the
+  environment; and ``NVIDIA_CTK_LIBCUDA_DIR`` for the hooks.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ READ_ONLY = ("ro", "nosuid", "nodev", "rbind", "rprivate")
 SOCKET = ("nosuid", "nodev", "rbind", "rprivate", "noexec")
 HOOK_ENV = ("NVIDIA_CTK_DEBUG=false",)
 CREATE_CONTAINER = "createContainer"
+VOID_DEVICE_LIST = "/var/run/nvidia-container-devices/void"
 
 
 def driver_edits(
@@ -37,6 +41,10 @@ def driver_edits(
     ]
     mounts += [spec.Mount(root.on_host(path), path, options=READ_ONLY) for path in files.firmware]
     mounts += [spec.Mount(root.on_host(path), path, options=SOCKET) for path in files.sockets]
+    mounts.append(
+        spec.Mount("/dev/null", VOID_DEVICE_LIST, options=("ro", "nosuid", "nodev", "bind"))
+    )
+    mounts.sort(key=lambda mount: (mount.container_path.count("/"), mount.container_path))
     return spec.ContainerEdits(
         env=(
             "NVIDIA_VISIBLE_DEVICES=void",
