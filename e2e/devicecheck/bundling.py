@@ -1,0 +1,188 @@
+"""``prepare``: everything the GPU machine needs, built here and packed into ``.device/`` (one
+git-ignored folder the device tool carries beside the working tree), because that machine has no
+network and no Go toolchain.
+
+``.device/bundle.tar.xz`` unpacks to::
+
+    bin/        kube-apiserver etcd kube-scheduler kube-controller-manager fake-kubelet
+                nvidia-cdi-hook [containerd containerd-shim-runc-v2 runc, with --with-runtime]
+    probe       the container probe (e2e/probe)
+    libgpuquota.so
+    wheels/     the plugin's Python dependencies for CPython 3.12 (the GPU image's python3)
+
+and ``.device/manifest.json`` lists each part's size, packed and not, and the budget. The carried
+files may total 64 MiB *with* the working tree, so the archive is one solid xz stream with a
+dictionary larger than any binary: the Kubernetes binaries share most of their code, and a solid
+stream stores it about once. `prepare` fails, naming the sizes, when the budget is exceeded.
+"""
+
+from __future__ import annotations
+
+import json
+import pathlib
+import shutil
+import subprocess
+import sys
+import tempfile
+import tomllib
+from typing import TypedDict
+
+from e2e import probe
+from e2e.harness import binaries
+from tests.preload import building
+
+REPO = pathlib.Path(__file__).resolve().parents[2]
+DEVICE_DIR = REPO / ".device"
+ARCHIVE = "bundle.tar.xz"
+BUDGET = 64 << 20
+"""What the device tool carries in all: the working tree plus the carried paths."""
+CONTROL_PLANE = ("kube-apiserver", "etcd", "kube-scheduler", "kube-controller-manager")
+RUNTIME = ("containerd", "containerd-shim-runc-v2", "runc")
+WHEEL_PYTHON = "3.12"
+WHEEL_PLATFORMS = (
+    "manylinux_2_28_x86_64",
+    "manylinux_2_27_x86_64",
+    "manylinux_2_17_x86_64",
+    "manylinux2014_x86_64",
+    "manylinux1_x86_64",
+)
+
+
+class Part(TypedDict):
+    path: str
+    bytes: int
+
+
+class Manifest(TypedDict):
+    parts: list[Part]
+    unpacked_bytes: int
+    archive_bytes: int
+    tree_bytes: int
+    """the working tree that travels too (tracked and untracked-not-ignored files)"""
+    budget_bytes: int
+    probe_glibc_floor: str
+
+
+def prepare(*, with_runtime: bool = False, out: pathlib.Path = DEVICE_DIR) -> Manifest:
+    with tempfile.TemporaryDirectory(prefix="gdra-bundle-") as scratch:
+        staging = pathlib.Path(scratch) / "bundle"
+        _stage(staging, with_runtime=with_runtime)
+        out.mkdir(exist_ok=True)
+        archive = out / ARCHIVE
+        _pack(staging, archive)
+        parts = [
+            Part(path=str(path.relative_to(staging)), bytes=path.stat().st_size)
+            for path in sorted(staging.rglob("*"))
+            if path.is_file()
+        ]
+        manifest = Manifest(
+            parts=parts,
+            unpacked_bytes=sum(part["bytes"] for part in parts),
+            archive_bytes=archive.stat().st_size,
+            tree_bytes=tree_bytes(),
+            budget_bytes=BUDGET,
+            probe_glibc_floor=".".join(map(str, probe.glibc_floor(staging / "probe"))),
+        )
+    (out / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n")
+    total = manifest["archive_bytes"] + manifest["tree_bytes"]
+    if total > BUDGET:
+        raise RuntimeError(
+            f"{out} ({manifest['archive_bytes']} bytes) and the working tree "
+            f"({manifest['tree_bytes']}) exceed the {BUDGET} bytes carried: see manifest.json"
+        )
+    return manifest
+
+
+def _stage(staging: pathlib.Path, *, with_runtime: bool) -> None:
+    bin_dir = staging / "bin"
+    bin_dir.mkdir(parents=True)
+    cluster = binaries.ensure_built()
+    for name in (*CONTROL_PLANE, "fake-kubelet"):
+        _copy_stripped(cluster / name, bin_dir / name)
+    toolkit = _built_dir([str(REPO / "hack" / "build-nvidia-toolkit.sh")])
+    _copy_stripped(toolkit / "nvidia-cdi-hook", bin_dir / "nvidia-cdi-hook")
+    if with_runtime:
+        runtime = _built_dir([str(REPO / "e2e" / "runtime" / "build.sh")])
+        for name in RUNTIME:
+            _copy_stripped(runtime / name, bin_dir / name)
+    _copy_stripped(probe.build(), staging / "probe")
+    _copy_stripped(building.build(building.Flavour.PLAIN).library, staging / "libgpuquota.so")
+    _download_wheels(staging / "wheels")
+
+
+def _built_dir(script: list[str]) -> pathlib.Path:
+    """Runs a build script that prints its output directory last."""
+    done = subprocess.run(["bash", *script], stdout=subprocess.PIPE, text=True, check=True)
+    return pathlib.Path(done.stdout.strip().splitlines()[-1])
+
+
+def _copy_stripped(source: pathlib.Path, target: pathlib.Path) -> None:
+    shutil.copy2(source, target)
+    target.chmod(0o755)
+    # Go binaries built with -s -w have nothing left to strip; C ones lose their debug info.
+    subprocess.run(["strip", "--strip-unneeded", str(target)], capture_output=True, check=False)
+
+
+def requirements() -> list[str]:
+    """The plugin's runtime dependencies (pyproject.toml), NVML's included."""
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    return [*project["dependencies"], *project["optional-dependencies"]["nvml"]]
+
+
+def _download_wheels(target: pathlib.Path) -> None:
+    platforms = [arg for platform in WHEEL_PLATFORMS for arg in ("--platform", platform)]
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "download",
+            "--quiet",
+            "--only-binary=:all:",
+            "--python-version",
+            WHEEL_PYTHON,
+            "--implementation",
+            "cp",
+            *platforms,
+            "--dest",
+            str(target),
+            *requirements(),
+        ],
+        check=True,
+    )
+
+
+def _pack(staging: pathlib.Path, archive: pathlib.Path) -> None:
+    """One solid xz stream (single-threaded: threads would cut it into independent blocks)."""
+    tar = subprocess.Popen(
+        ["tar", "-C", str(staging), "--sort=name", "-cf", "-", "."], stdout=subprocess.PIPE
+    )
+    with archive.open("wb") as output:
+        subprocess.run(
+            ["xz", "-T1", "--lzma2=preset=9e,dict=512MiB", "-c"],
+            stdin=tar.stdout,
+            stdout=output,
+            check=True,
+        )
+    if tar.wait() != 0:
+        raise RuntimeError("tar failed")
+
+
+def tree_bytes() -> int:
+    """Bytes of the working tree the device tool sends (tracked and untracked-not-ignored)."""
+    listed = subprocess.run(
+        ["git", "-C", str(REPO), "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+        capture_output=True,
+        check=True,
+    ).stdout
+    paths = (REPO / name for name in listed.decode().split("\0") if name)
+    return sum(path.stat().st_size for path in paths if path.is_file() and not path.is_symlink())
+
+
+def unpack(archive: pathlib.Path, target: pathlib.Path) -> pathlib.Path:
+    target.mkdir(parents=True, exist_ok=True)
+    subprocess.run(["tar", "-C", str(target), "-xJf", str(archive)], check=True)
+    return target
+
+
+__all__ = ["DEVICE_DIR", "Manifest", "prepare", "requirements", "tree_bytes", "unpack"]

@@ -1,0 +1,122 @@
+"""Running the probe as a claim's container, from the fake kubelet's record of the container's
+resolved CDI edits (``e2e/cluster/FAKE-KUBELET.md``, "Files in --records-dir").
+
+`in_namespace` is what works today: the edits applied in a private mount namespace on the
+machine's own root (a fresh ``/dev`` holding only the record's device nodes, the record's mounts,
+its environment), then the probe. It exercises what our CDI spec gives a container, device
+isolation included, but not a container runtime: the spec's hooks (``nvidia-cdi-hook
+update-ldcache``, ``create-symlinks``) do not run, and the root is the host's, so the driver's
+libraries are found even where a spec forgot one.
+
+TODO(runtime harness): run the probe as the pod's container through containerd instead, once
+``e2e/harness/containerd.py`` (start containerd + runc, ``import_image``) and the fake kubelet's
+container-runtime mode (a flag naming the CRI endpoint, and the container's first JSON stdout line
+in its record) exist; `e2e.harness.images.build(probe)` already makes the image. Then the check's
+pods run ``/usr/local/bin/probe <args>`` and `running` reads the report from the record.
+"""
+
+from __future__ import annotations
+
+import os
+import pathlib
+import shlex
+import stat
+import subprocess
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from e2e import probe
+
+# What every container's /dev has, besides the claim's nodes.
+_BASIC_NODES = (("null", 1, 3), ("zero", 1, 5), ("random", 1, 8), ("urandom", 1, 9))
+
+
+def in_namespace(
+    container: Mapping[str, Any],
+    *,
+    program: pathlib.Path,
+    args: Sequence[str],
+    scratch: pathlib.Path,
+    extra_env: Mapping[str, str],
+    timeout: float = 120,
+) -> tuple[probe.Report | None, str]:
+    """Runs `program` with the container's edits; returns its report (None if it printed none)
+    and its stderr."""
+    script = ["set -e", "mount --make-rprivate /"]
+    script += _overlays(container["mounts"], scratch)
+    script += _dev(container.get("deviceNodes") or [])
+    script += _mounts(container["mounts"])
+    script.append(f"exec {shlex.quote(str(program))} {' '.join(map(shlex.quote, args))}")
+    env = dict(item.split("=", 1) for item in container.get("env") or [])
+    env |= {"PATH": os.environ.get("PATH", "/usr/sbin:/usr/bin:/sbin:/bin"), **extra_env}
+    done = subprocess.run(
+        ["unshare", "--mount", "sh", "-c", "\n".join(script)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+    try:
+        return probe.first_report(done.stdout), done.stderr
+    except ValueError:
+        return None, f"exit code {done.returncode}: {done.stderr[-2000:]}"
+
+
+def _existing_ancestor(path: pathlib.Path) -> pathlib.Path:
+    while not path.exists():
+        path = path.parent
+    return path.resolve()
+
+
+def _overlays(mounts: Sequence[Mapping[str, Any]], scratch: pathlib.Path) -> list[str]:
+    """Mount points missing on the host are made inside an overlay of their nearest existing
+    ancestor (upper layer in `scratch`), so nothing is created on the host. /dev is made fresh."""
+    missing = [
+        pathlib.Path(m["containerPath"])
+        for m in mounts
+        if not m["containerPath"].startswith("/dev/") and not os.path.lexists(m["containerPath"])
+    ]
+    lines = []
+    for n, ancestor in enumerate(sorted({_existing_ancestor(path) for path in missing})):
+        upper, work = scratch / f"upper{n}", scratch / f"work{n}"
+        upper.mkdir(parents=True)
+        work.mkdir(parents=True)
+        lines.append(
+            f"mount -t overlay overlay -o lowerdir={ancestor},upperdir={upper},workdir={work} "
+            f"{shlex.quote(str(ancestor))}"
+        )
+    return lines
+
+
+def _dev(nodes: Sequence[Mapping[str, Any]]) -> list[str]:
+    lines = ["mount -t tmpfs -o mode=755,nosuid tmpfs /dev"]
+    lines += [f"mknod -m 666 /dev/{name} c {major} {minor}" for name, major, minor in _BASIC_NODES]
+    for node in nodes:
+        path = node["path"]
+        kind, major, minor = node.get("type"), node.get("major"), node.get("minor")
+        host = os.stat(node.get("hostPath") or path)
+        if kind is None or major is None:
+            kind = "b" if stat.S_ISBLK(host.st_mode) else "c"
+            major, minor = os.major(host.st_rdev), os.minor(host.st_rdev)
+        mode = f"{stat.S_IMODE(host.st_mode):o}"
+        quoted = shlex.quote(path)
+        lines.append(
+            f"mkdir -p $(dirname {quoted}); mknod -m {mode} {quoted} {kind} {major} {minor}"
+        )
+    return lines
+
+
+def _mounts(mounts: Sequence[Mapping[str, Any]]) -> list[str]:
+    lines = []
+    for mount in mounts:
+        host, inside = pathlib.Path(mount["hostPath"]), shlex.quote(mount["containerPath"])
+        make = "mkdir -p" if host.is_dir() else "touch"
+        lines.append(f"mkdir -p $(dirname {inside}); [ -e {inside} ] || {make} {inside}")
+        if mount.get("type") == "tmpfs":
+            lines.append(f"mount -t tmpfs tmpfs {inside}")
+            continue
+        lines.append(f"mount --bind {shlex.quote(str(host))} {inside}")
+        if "ro" in (mount.get("options") or []):
+            lines.append(f"mount -o remount,bind,ro {inside}")
+    return lines
