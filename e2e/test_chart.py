@@ -322,6 +322,30 @@ def test_real_gpus_run_only_on_gpu_nodes_and_find_the_host_driver(helm: Helm) ->
     assert container["command"][:2] == ["/bin/sh", "-c"]
     assert container["command"][3] == "gpu-dra-kubeletplugin"
     assert {"name": "driver-root", "hostPath": {"path": "/", "type": "Directory"}} in pod["volumes"]
+    assert {"name": "dev-root", "hostPath": {"path": "/dev", "type": "Directory"}} in pod["volumes"]
+    args = container["args"]
+    assert "--driver-root=/" in args
+    assert "--driver-root-ctr-path=/driver-root" in args
+    assert "--dev-root-ctr-path=/host-dev-root" in args
+    assert not [a for a in args if a.startswith("--dev-root=")], "auto: the plugin decides"
+    assert "--driver-capabilities=compute,utility" in args
+    assert "--nvidia-cdi-hook=/var/lib/kubelet/plugins/gpu.dra.dev/bin/nvidia-cdi-hook" in args
+    assert "--nvidia-cdi-hook-source=/usr/local/bin/nvidia-cdi-hook" in args
+
+
+def test_a_gpu_operator_driver_root_and_dev_root(helm: Helm) -> None:
+    values = {
+        "hostPaths": {"driverRoot": "/run/nvidia/driver", "devRoot": "/run/nvidia/driver"},
+        "driverCapabilities": ["compute", "utility", "video"],
+    }
+    pod = next(d for d in helm.template(values, namespace="gpu") if d["kind"] == "DaemonSet")
+    spec = pod["spec"]["template"]["spec"]
+    args = spec["containers"][0]["args"]
+    assert "--driver-root=/run/nvidia/driver" in args
+    assert "--dev-root=/run/nvidia/driver" in args
+    assert "--driver-capabilities=compute,utility,video" in args
+    dev = {"name": "dev-root", "hostPath": {"path": "/run/nvidia/driver/dev", "type": "Directory"}}
+    assert dev in spec["volumes"]
 
 
 def test_without_the_controller_the_chart_owns_the_device_classes(helm: Helm) -> None:
@@ -358,6 +382,13 @@ def test_without_the_controller_the_chart_owns_the_device_classes(helm: Helm) ->
         pytest.param(
             {"hostPaths": {"cdiDir": "var/run/cdi"}}, "hostPaths.cdiDir", id="relative-path"
         ),
+        pytest.param(
+            {"hostPaths": {"devRoot": "dev"}}, "hostPaths.devRoot", id="relative-dev-root"
+        ),
+        pytest.param(
+            {"driverCapabilities": ["compute", "gaming"]}, '"gaming" is none of', id="capability"
+        ),
+        pytest.param({"driverCapabilities": "compute"}, "a list, e.g.", id="capabilities-list"),
         pytest.param(
             {"kubeletPlugin": {"updateStrategy": {"maxSurge": 0, "maxUnavailable": 0}}},
             "use 1/0 (seamless, kubelets >= 1.33) or 0/1",
