@@ -10,9 +10,10 @@
 #                                                   .device/ carried along
 #   hack/device-check.sh dry-run                    anywhere: the same flow on fake GPUs
 #
-# `run` unpacks .device/bundle.tar.xz into $GPU_DRA_DEVICE_ROOT (default /tmp/gdra-device),
-# installs the carried wheels into it for the machine's python3 (3.12 expected), and stops
-# after $GPU_DRA_DEVICE_TIMEOUT seconds (default 540: the device tool allows 10 minutes a call).
+# `run` unpacks .device/bundle.tar.xz into $GPU_DRA_DEVICE_ROOT (default /tmp/gdra-device), puts
+# its site/ (the plugin's dependencies, installed here for CPython 3.12, the GPU image's python3)
+# on PYTHONPATH, and stops after $GPU_DRA_DEVICE_TIMEOUT seconds (default 540: the device tool
+# allows 10 minutes a call).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -37,8 +38,6 @@ run)
     rm -rf "$root"
     mkdir -p "$root"
     tar -C "$root" -xJf .device/bundle.tar.xz
-    python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir \
-        --target "$root/site" "$root"/wheels/*.whl >&2
     export PYTHONPATH="$root/site${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1
     status=0
     timeout "$limit" python3 -m e2e.devicecheck run --bundle "$root" --work-dir "$root/work" ||

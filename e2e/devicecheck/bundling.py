@@ -8,7 +8,8 @@ network and no Go toolchain.
                 nvidia-cdi-hook [containerd containerd-shim-runc-v2 runc, with --with-runtime]
     probe       the container probe (e2e/probe)
     libgpuquota.so
-    wheels/     the plugin's Python dependencies for CPython 3.12 (the GPU image's python3)
+    site/       the plugin's Python dependencies installed for CPython 3.12 (the GPU image's
+                python3; PYTHONPATH=site): unpacked sources compress far better than wheels
 
 and ``.device/manifest.json`` lists each part's size, packed and not, and the budget. The carried
 files may total 64 MiB *with* the working tree, so the archive is one solid xz stream with a
@@ -107,7 +108,7 @@ def _stage(staging: pathlib.Path, *, with_runtime: bool) -> None:
             _copy_stripped(runtime / name, bin_dir / name)
     _copy_stripped(probe.build(), staging / "probe")
     _copy_stripped(building.build(building.Flavour.PLAIN).library, staging / "libgpuquota.so")
-    _download_wheels(staging / "wheels")
+    _install_site(staging / "site")
 
 
 def _built_dir(script: list[str]) -> pathlib.Path:
@@ -119,8 +120,12 @@ def _built_dir(script: list[str]) -> pathlib.Path:
 def _copy_stripped(source: pathlib.Path, target: pathlib.Path) -> None:
     shutil.copy2(source, target)
     target.chmod(0o755)
+    _strip(target)
+
+
+def _strip(path: pathlib.Path) -> None:
     # Go binaries built with -s -w have nothing left to strip; C ones lose their debug info.
-    subprocess.run(["strip", "--strip-unneeded", str(target)], capture_output=True, check=False)
+    subprocess.run(["strip", "--strip-unneeded", str(path)], capture_output=True, check=False)
 
 
 def requirements() -> list[str]:
@@ -129,27 +134,36 @@ def requirements() -> list[str]:
     return [*project["dependencies"], *project["optional-dependencies"]["nvml"]]
 
 
-def _download_wheels(target: pathlib.Path) -> None:
+# Not used by the plugin and large: the Kubernetes client's asyncio twin (41 of its 75 MB).
+_PRUNED = ("kubernetes/aio",)
+
+
+def _install_site(target: pathlib.Path) -> None:
     platforms = [arg for platform in WHEEL_PLATFORMS for arg in ("--platform", platform)]
     subprocess.run(
         [
             sys.executable,
             "-m",
             "pip",
-            "download",
+            "install",
             "--quiet",
+            "--no-compile",
             "--only-binary=:all:",
             "--python-version",
             WHEEL_PYTHON,
             "--implementation",
             "cp",
             *platforms,
-            "--dest",
+            "--target",
             str(target),
             *requirements(),
         ],
         check=True,
     )
+    for pruned in _PRUNED:
+        shutil.rmtree(target / pruned)
+    for library in target.rglob("*.so"):
+        _strip(library)
 
 
 def _pack(staging: pathlib.Path, archive: pathlib.Path) -> None:
