@@ -6,16 +6,33 @@
 # exit 1 when a required claim failed.
 #
 #   hack/device-check.sh prepare [--with-runtime]   here: build and pack .device/ (git-ignored)
-#   hack/device-check.sh run                        on the GPU machine, from the repo root, with
-#                                                   .device/ carried along
+#   hack/device-check.sh stash                      on the GPU machine: keep the carried piece(s)
+#   hack/device-check.sh run                        on the GPU machine, from the repo root
 #   hack/device-check.sh dry-run                    anywhere: the same flow on fake GPUs
 #
-# `run` unpacks .device/bundle.tar.xz into $GPU_DRA_DEVICE_ROOT (default /tmp/gdra-device), puts
-# its site/ (the plugin's dependencies, installed here for CPython 3.12, the GPU image's python3)
-# on PYTHONPATH, and stops after $GPU_DRA_DEVICE_TIMEOUT seconds (default 540: the device tool
-# allows 10 minutes a call).
+# The bundle comes in pieces that each fit one device call beside the working tree (see
+# .device/manifest.json, "pieces"): carry .device/manifest.json and .device/piece-<n> per call,
+# `stash` all but the last (the machine keeps /tmp while warm: 30 s between calls), and `run` with
+# the last. `run` joins the pieces, unpacks them into $GPU_DRA_DEVICE_ROOT (default
+# /tmp/gdra-device), puts its site/ (the plugin's dependencies, installed here for CPython 3.12,
+# the GPU image's python3) on PYTHONPATH, and stops after $GPU_DRA_DEVICE_TIMEOUT seconds
+# (default 540: the device tool allows 10 minutes a call).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+stash=${GPU_DRA_DEVICE_STASH:-/tmp/gdra-device-pieces}
+stash_pieces() {
+    local piece
+    if [[ ! -f .device/manifest.json ]]; then
+        echo "device-check.sh: no .device/manifest.json; run 'hack/device-check.sh prepare' here" >&2
+        exit 2
+    fi
+    mkdir -p "$stash"
+    for piece in .device/piece-*/; do
+        [[ -f ${piece}bundle.xz.part ]] && cp "${piece}bundle.xz.part" "$stash/$(basename "$piece")"
+    done
+    ls "$stash" >&2
+}
 
 case "${1:-}" in
 prepare)
@@ -27,17 +44,24 @@ dry-run)
     hack/venv.sh >/dev/null
     exec .venv/bin/python -m e2e.devicecheck run --dry-run
     ;;
+stash)
+    stash_pieces
+    ;;
 run)
     root=${GPU_DRA_DEVICE_ROOT:-/tmp/gdra-device}
     limit=${GPU_DRA_DEVICE_TIMEOUT:-540}
-    if [[ ! -f .device/bundle.tar.xz ]]; then
-        echo "device-check.sh: no .device/bundle.tar.xz; run 'hack/device-check.sh prepare' first" >&2
+    stash_pieces
+    missing=$(python3 -c 'import json, os, sys; m = json.load(open(".device/manifest.json"))
+print(" ".join(p for p in m["pieces"] if not os.path.exists(f"{sys.argv[1]}/{p}")))' "$stash")
+    if [[ -n $missing ]]; then
+        echo "device-check.sh: pieces missing: $missing (stash them first, each within 30 s)" >&2
         exit 2
     fi
     nvidia-smi -L >&2 || echo "device-check.sh: nvidia-smi failed" >&2
     rm -rf "$root"
     mkdir -p "$root"
-    tar -C "$root" -xJf .device/bundle.tar.xz
+    python3 -c 'import json; print("\n".join(json.load(open(".device/manifest.json"))["pieces"]))' |
+        while read -r piece; do cat "$stash/$piece"; done | xz -d | tar -C "$root" -xf -
     export PYTHONPATH="$root/site${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1
     status=0
     timeout "$limit" python3 -m e2e.devicecheck run --bundle "$root" --work-dir "$root/work" ||
@@ -48,7 +72,7 @@ run)
     exit "$status"
     ;;
 *)
-    sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//' >&2
+    sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//' >&2
     exit 2
     ;;
 esac

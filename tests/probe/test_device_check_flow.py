@@ -12,6 +12,7 @@ launch, real device nodes) runs only on that machine.
 from __future__ import annotations
 
 import copy
+import os
 import pathlib
 import shutil
 import tempfile
@@ -152,6 +153,18 @@ def test_the_bundle_carries_the_plugins_dependencies() -> None:
 
 def test_the_working_tree_leaves_room_for_the_bundle() -> None:
     assert bundling.tree_bytes() < bundling.BUDGET // 4
+
+
+def test_the_archive_is_cut_into_pieces_that_join_back(tmp_path: pathlib.Path) -> None:
+    archive, out = tmp_path / "bundle.tar.xz", tmp_path / "device"
+    data = os.urandom(9 << 20)
+    archive.write_bytes(data)
+    out.mkdir()
+    pieces = bundling._cut(archive, out, size=4 << 20)
+    assert pieces == ["piece-1", "piece-2", "piece-3"]
+    sizes = [(out / piece / bundling.PIECE).stat().st_size for piece in pieces]
+    assert sizes == [4 << 20, 4 << 20, 1 << 20]
+    assert b"".join((out / piece / bundling.PIECE).read_bytes() for piece in pieces) == data
 
 
 @pytest.mark.e2e
