@@ -5,8 +5,9 @@ resolved CDI edits (``e2e/cluster/FAKE-KUBELET.md``, "Files in --records-dir").
 machine's own root (a fresh ``/dev`` holding only the record's device nodes, the record's mounts,
 its environment), then the probe. It exercises what our CDI spec gives a container, device
 isolation included, but not a container runtime: the spec's hooks (``nvidia-cdi-hook
-update-ldcache``, ``create-symlinks``) do not run, and the root is the host's, so the driver's
-libraries are found even where a spec forgot one.
+update-ldcache``, ``create-symlinks``) do not run (update-ldcache's folders go on
+``LD_LIBRARY_PATH`` instead), and the root is the host's, so the driver's libraries are found even
+where a spec forgot one.
 
 TODO(runtime harness): run the probe as the pod's container through containerd instead, once
 ``e2e/harness/containerd.py`` (start containerd + runc, ``import_image``) and the fake kubelet's
@@ -48,7 +49,11 @@ def in_namespace(
     script += _mounts(container["mounts"])
     script.append(f"exec {shlex.quote(str(program))} {' '.join(map(shlex.quote, args))}")
     env = dict(item.split("=", 1) for item in container.get("env") or [])
-    env |= {"PATH": os.environ.get("PATH", "/usr/sbin:/usr/bin:/sbin:/bin"), **extra_env}
+    env |= {"PATH": os.environ.get("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")}
+    folders = _ldcache_folders(container.get("hooks") or [])
+    if folders:  # what update-ldcache would add to the container's cache; hooks do not run here
+        env["LD_LIBRARY_PATH"] = ":".join(folders)
+    env |= extra_env
     done = subprocess.run(
         ["unshare", "--mount", "sh", "-c", "\n".join(script)],
         env=env,
@@ -61,6 +66,18 @@ def in_namespace(
         return probe.first_report(done.stdout), done.stderr
     except ValueError:
         return None, f"exit code {done.returncode}: {done.stderr[-2000:]}"
+
+
+def _ldcache_folders(hooks: Sequence[Mapping[str, Any]]) -> list[str]:
+    """The ``--folder`` arguments of the spec's ``nvidia-cdi-hook update-ldcache`` hooks."""
+    folders: list[str] = []
+    for hook in hooks:
+        args = list(hook.get("args") or [])
+        if "update-ldcache" not in args:
+            continue
+        folders += [args[i + 1] for i, arg in enumerate(args[:-1]) if arg == "--folder"]
+        folders += [arg.split("=", 1)[1] for arg in args if arg.startswith("--folder=")]
+    return folders
 
 
 def _existing_ancestor(path: pathlib.Path) -> pathlib.Path:

@@ -21,7 +21,7 @@ from typing import Any, cast
 import pytest
 
 from e2e import probe
-from e2e.devicecheck import bundling, checks, running
+from e2e.devicecheck import bundling, checks, containers, running
 from e2e.harness import binaries
 from tests.preload import building
 
@@ -144,6 +144,22 @@ def test_skipped_and_failed_claims() -> None:
     assert checks.skipped(MIG, "no MIG")["ok"]
     failed = checks.failed(GPU, device=None, error="not scheduled: 0/1 nodes")
     assert (failed["ok"], failed["errors"]) == (False, ["not scheduled: 0/1 nodes"])
+
+
+def test_update_ldcache_folders_stand_in_for_the_hook() -> None:
+    hooks = [
+        {
+            "hookName": "createContainer",
+            "path": "/h",
+            "args": ["nvidia-cdi-hook", "create-symlinks"],
+        },
+        {
+            "hookName": "createContainer",
+            "path": "/h",
+            "args": ["nvidia-cdi-hook", "update-ldcache", "--folder", "/usr/lib64", "--folder=/x"],
+        },
+    ]
+    assert containers._ldcache_folders(hooks) == ["/usr/lib64", "/x"]
 
 
 def test_the_bundle_carries_the_plugins_dependencies() -> None:
