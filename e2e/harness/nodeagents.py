@@ -6,6 +6,10 @@ kubeletplugin`` with fake GPUs) registers through the real handshake. The fake k
 the pods bound to its node through the plugin, resolves the returned CDI IDs with the CDI Go
 library, and writes what each container would get to ``<records>/<namespace>_<pod>.json``.
 The plugin publishes the node's ResourceSlices itself (after the kubelet's start-up wipe).
+
+With a `containerd.Containerd` as ``runtime``, the node starts it first, the fake kubelet also
+starts each prepared pod's containers there (CRI, with the CDI IDs the plugin returned) and
+records what they printed; `stop` stops it last and removes every trace of it.
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ import pathlib
 import sys
 from typing import Any
 
-from e2e.harness import controlplane, kube, objects, processes
+from e2e.harness import containerd, controlplane, kube, objects, processes
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
 
@@ -33,6 +37,7 @@ class PluginNode:
     pod_uid: str = "plugin-pod-1"
     extra_args: tuple[str, ...] = ()
     children: list[processes.Process] = dataclasses.field(default_factory=list)
+    runtime: containerd.Containerd | None = None
 
     @property
     def registry_dir(self) -> pathlib.Path:
@@ -54,6 +59,8 @@ class PluginNode:
         for directory in (self.registry_dir, self.plugin_dir, self.cdi_dir, self.records_dir):
             directory.mkdir(parents=True, exist_ok=True)
         (self.work_dir / "logs").mkdir(exist_ok=True)
+        if self.runtime is not None and not self.runtime.running():
+            self.runtime.start()
         self.start_kubelet()
         self.start_plugin()
         kube.wait_for(self._published, what=f"slices of {self.name} published", timeout=60)
@@ -72,6 +79,7 @@ class PluginNode:
                 f"--cdi-dir={self.cdi_dir}",
                 f"--records-dir={self.records_dir}",
                 "--reconcile-period=1s",
+                *self._runtime_args(),
             ],
             log_dir=self.work_dir / "logs",
         )
@@ -117,6 +125,16 @@ class PluginNode:
     def stop(self) -> None:
         for process in reversed(self.children):
             process.stop()
+        if self.runtime is not None:
+            self.runtime.stop()
+
+    def _runtime_args(self) -> list[str]:
+        if self.runtime is None:
+            return []
+        return [
+            f"--container-runtime-endpoint={self.runtime.endpoint}",
+            f"--cgroup-root={self.runtime.cgroup_name}",
+        ]
 
     def record(self, namespace: str, pod: str) -> dict[str, Any] | None:
         path = self.records_dir / f"{namespace}_{pod}.json"
@@ -131,7 +149,10 @@ class PluginNode:
         return record if record is not None and not record.get("error") else None
 
     def log_tails(self) -> str:
-        return "\n".join(f"--- {p.name} ---\n{p.log_tail(30)}" for p in self.children)
+        tails = [f"--- {p.name} ---\n{p.log_tail(30)}" for p in self.children]
+        if self.runtime is not None:
+            tails.append(f"--- containerd ---\n{self.runtime.log_tail(30)}")
+        return "\n".join(tails)
 
     def published(self) -> bool:
         """Whether the node's pool is complete on the API server."""

@@ -1,10 +1,12 @@
-// Command fake-kubelet drives DRA kubelet plugins through the kubelet's own code, without a
-// container runtime. It is built from Kubernetes v1.37.2's plugin manager
+// Command fake-kubelet drives DRA kubelet plugins through the kubelet's own code, by default
+// without a container runtime. It is built from Kubernetes v1.37.2's plugin manager
 // (k8s.io/kubernetes/pkg/kubelet/pluginmanager) and DRA manager (.../pkg/kubelet/cm/dra), so
 // registration, service negotiation, the claim checks before NodePrepareResources, the kubelet's
 // claim checkpoint, NodeUnprepareResources and ResourceSlice wiping behave exactly as on a node.
 // Instead of starting containers it resolves the CDI device IDs every container would get and
-// writes them, with the merged CDI container edits, to a JSON record per pod. See FAKE-KUBELET.md.
+// writes them, with the merged CDI container edits, to a JSON record per pod. With
+// --container-runtime-endpoint it also starts each pod's containers through CRI (runtime.go) with
+// those CDI IDs, as the kubelet does, and records what they report. See FAKE-KUBELET.md.
 //
 // Signatures are pinned to v1.37.2: dra.NewManager lost its reconcilePeriod argument and
 // pluginmanager.Run gained a context in recent releases; re-check both on a version bump.
@@ -18,6 +20,7 @@ import (
 	"io/fs"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"syscall"
 	"time"
 
@@ -49,6 +52,8 @@ type options struct {
 	featureGates    string
 	reconcilePeriod time.Duration
 	strictCDI       bool
+	runtimeEndpoint string
+	cgroupRoot      string
 }
 
 func main() {
@@ -64,6 +69,10 @@ func main() {
 	flag.DurationVar(&o.reconcilePeriod, "reconcile-period", 5*time.Second, "retry interval for a failed prepare or unprepare")
 	flag.BoolVar(&o.strictCDI, "strict-cdi-injection", false,
 		"fail Prepare when applying the CDI edits to an OCI spec fails (e.g. a device node that does not exist on this host)")
+	flag.StringVar(&o.runtimeEndpoint, "container-runtime-endpoint", "",
+		"CRI endpoint (unix://...); when set, prepared pods' containers are started there with their CDI devices")
+	flag.StringVar(&o.cgroupRoot, "cgroup-root", "fake-kubelet",
+		"with --container-runtime-endpoint: pods' cgroup parents are <cgroup-root>/pod<uid>; a relative path nests them below the runtime's own cgroup")
 	flag.Parse()
 
 	if err := run(o); err != nil {
@@ -149,6 +158,13 @@ func run(o options) error {
 		return fmt.Errorf("DRA manager: %w", err)
 	}
 	controller := newPodController(client, o.nodeName, draManager, resolver, records, recorder, podInformer, o.reconcilePeriod)
+	if o.runtimeEndpoint != "" {
+		// Container logs live beside the records, like the kubelet's /var/log/pods.
+		controller.runtime, err = newCRIRuntime(ctx, o.runtimeEndpoint, filepath.Join(o.recordsDir, "logs"), o.cgroupRoot)
+		if err != nil {
+			return err
+		}
+	}
 	getNode := func(ctx context.Context) (*v1.Node, error) {
 		return client.CoreV1().Nodes().Get(ctx, o.nodeName, metav1.GetOptions{})
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"reflect"
 	"sync"
 	"time"
 
@@ -37,11 +38,14 @@ type podKey struct {
 	uid             types.UID
 }
 
-// podController plays the kubelet's pod lifecycle, minus containers:
-//   - new pod: PrepareResources, GetResources per container, resolve the CDI IDs, write the
-//     record, report the pod Running;
-//   - pod with a deletionTimestamp: UnprepareResources, then delete it with grace period 0;
-//   - pod gone from the API (force-deleted): UnprepareResources on its last known state.
+// podController plays the kubelet's pod lifecycle, with containers only if a runtime is set:
+//   - new pod: PrepareResources, GetResources per container, resolve the CDI IDs, (with a
+//     runtime: start the sandbox and containers with those CDI IDs), write the record, report
+//     the pod Running; with a runtime, the record then follows the containers (state, exit
+//     code, the first JSON line of stdout) until none runs;
+//   - pod with a deletionTimestamp: (stop and remove containers and sandbox,) UnprepareResources,
+//     then delete it with grace period 0;
+//   - pod gone from the API (force-deleted): the same on its last known state.
 //
 // Failures are recorded and retried every retryPeriod.
 type podController struct {
@@ -55,12 +59,17 @@ type podController struct {
 	lister      corelisters.PodLister
 	queue       workqueue.TypedDelayingInterface[podKey]
 	retryPeriod time.Duration
+	runtime     *criRuntime // nil: no containers are started (the default)
 
 	mu       sync.Mutex
-	prepared sets.Set[types.UID]   // prepared and recorded; only the status is kept up to date
-	deleted  sets.Set[types.UID]   // unprepared and deleted by us; the informer may lag behind
-	gone     map[types.UID]*v1.Pod // deleted from the API, unprepare pending
+	prepared sets.Set[types.UID]      // prepared and recorded; only the status is kept up to date
+	deleted  sets.Set[types.UID]      // unprepared and deleted by us; the informer may lag behind
+	gone     map[types.UID]*v1.Pod    // deleted from the API, unprepare pending
+	started  map[types.UID]*podRecord // with a runtime: the last record written of a prepared pod
 }
+
+// observePeriod is how often the record of a pod with running containers is refreshed.
+const observePeriod = 500 * time.Millisecond
 
 func newPodController(client kubernetes.Interface, nodeName string, draManager *dra.Manager, resolver *cdiResolver,
 	records *recordWriter, recorder record.EventRecorder, pods coreinformers.PodInformer, retryPeriod time.Duration) *podController {
@@ -78,6 +87,7 @@ func newPodController(client kubernetes.Interface, nodeName string, draManager *
 		prepared:    sets.New[types.UID](),
 		deleted:     sets.New[types.UID](),
 		gone:        map[types.UID]*v1.Pod{},
+		started:     map[types.UID]*podRecord{},
 	}
 	_, _ = c.informer.AddEventHandler(cache.ResourceEventHandlerFuncs{
 		AddFunc:    func(obj any) { c.enqueue(obj) },
@@ -190,7 +200,11 @@ func (c *podController) sync(ctx context.Context, key podKey) error {
 	case pod.Status.Phase == v1.PodSucceeded || pod.Status.Phase == v1.PodFailed:
 		return nil // never happens with our pods; the DRA reconcile loop would unprepare them
 	case c.isPrepared(pod.UID):
-		return c.setRunning(ctx, pod) // e.g. a health update changed allocatedResourcesStatus
+		// e.g. a health update changed allocatedResourcesStatus, or containers to observe
+		if err := c.setRunning(ctx, pod); err != nil {
+			return err
+		}
+		return c.observe(ctx, pod)
 	default:
 		return c.prepare(ctx, pod)
 	}
@@ -214,7 +228,19 @@ func (c *podController) prepare(ctx context.Context, pod *v1.Pod) error {
 		}
 		return err
 	}
-	if err := c.writeRecord(pod, containers, nil); err != nil {
+	var sandboxID string
+	if c.runtime != nil {
+		if sandboxID, err = c.startContainers(ctx, pod, containers); err != nil {
+			logger.Error(err, "Starting containers failed, will retry", "retryPeriod", c.retryPeriod)
+			c.recorder.Eventf(pod, v1.EventTypeWarning, events.FailedToCreateContainer, "Error: %v", err)
+			if werr := c.writeRecord(pod, nil, err); werr != nil {
+				logger.Error(werr, "Writing record failed")
+			}
+			return err
+		}
+	}
+	record := &podRecord{Pod: pod.Name, Namespace: pod.Namespace, UID: string(pod.UID), Containers: containers, SandboxID: sandboxID}
+	if err := c.records.writePod(record); err != nil {
 		return fmt.Errorf("write record: %w", err)
 	}
 	if err := c.setRunning(ctx, pod); err != nil {
@@ -222,6 +248,10 @@ func (c *podController) prepare(ctx context.Context, pod *v1.Pod) error {
 	}
 	c.mu.Lock()
 	c.prepared.Insert(pod.UID)
+	if c.runtime != nil {
+		c.started[pod.UID] = record
+		c.queue.AddAfter(podKey{namespace: pod.Namespace, name: pod.Name, uid: pod.UID}, observePeriod)
+	}
 	c.mu.Unlock()
 	cdiDevices := map[string][]string{}
 	for name, container := range containers {
@@ -265,6 +295,9 @@ func (c *podController) terminate(ctx context.Context, pod *v1.Pod) error {
 	if c.isDeleted(pod.UID) {
 		return nil // updates of our own grace-period-0 delete, before the delete event
 	}
+	if err := c.stopContainers(ctx, pod); err != nil {
+		return err
+	}
 	if err := c.dra.UnprepareResources(ctx, pod); err != nil {
 		logger.Error(err, "Unprepare failed, will retry", "retryPeriod", c.retryPeriod)
 		if werr := c.writeRecord(pod, nil, err); werr != nil {
@@ -283,6 +316,7 @@ func (c *podController) terminate(ctx context.Context, pod *v1.Pod) error {
 	c.mu.Lock()
 	c.prepared.Delete(pod.UID)
 	c.deleted.Insert(pod.UID)
+	delete(c.started, pod.UID)
 	c.mu.Unlock()
 	return c.records.removePod(pod.Namespace, pod.Name, string(pod.UID))
 }
@@ -301,6 +335,9 @@ func (c *podController) syncGone(ctx context.Context, key podKey) error {
 		return nil
 	}
 	logger := klog.FromContext(ctx)
+	if err := c.stopContainers(ctx, pod); err != nil {
+		return err
+	}
 	if err := c.dra.UnprepareResources(ctx, pod); err != nil {
 		logger.Error(err, "Unprepare of deleted pod failed, will retry", "retryPeriod", c.retryPeriod)
 		if werr := c.writeRecord(pod, nil, err); werr != nil {
@@ -325,6 +362,7 @@ func (c *podController) forget(pod *v1.Pod) {
 	c.prepared.Delete(pod.UID)
 	c.deleted.Delete(pod.UID)
 	delete(c.gone, pod.UID)
+	delete(c.started, pod.UID)
 }
 
 func (c *podController) writeRecord(pod *v1.Pod, containers map[string]containerRecord, err error) error {
@@ -414,4 +452,98 @@ func containerStatuses(containers []v1.Container, existing []v1.ContainerStatus,
 		statuses = append(statuses, status)
 	}
 	return statuses
+}
+
+// startContainers runs the pod's sandbox and containers with the CDI IDs of their records and
+// adds what the runtime reports to the records. It returns the sandbox ID.
+func (c *podController) startContainers(ctx context.Context, pod *v1.Pod, containers map[string]containerRecord) (string, error) {
+	cdiDevices := map[string][]string{}
+	for name, container := range containers {
+		cdiDevices[name] = container.CDIDevices
+	}
+	sandboxID, err := c.runtime.startPod(ctx, pod, cdiDevices)
+	if err != nil {
+		return sandboxID, fmt.Errorf("start containers: %w", err)
+	}
+	if _, err := c.observeInto(ctx, pod, containers); err != nil {
+		return sandboxID, fmt.Errorf("start containers: %w", err)
+	}
+	return sandboxID, nil
+}
+
+// observe refreshes the record of a prepared pod from the runtime: container states, exit codes
+// and the first JSON line each container printed. It polls while any container runs.
+func (c *podController) observe(ctx context.Context, pod *v1.Pod) error {
+	c.mu.Lock()
+	last := c.started[pod.UID]
+	c.mu.Unlock()
+	if c.runtime == nil || last == nil {
+		return nil
+	}
+	containers := make(map[string]containerRecord, len(last.Containers))
+	for name, container := range last.Containers {
+		containers[name] = container
+	}
+	running, err := c.observeInto(ctx, pod, containers)
+	if err != nil {
+		return err
+	}
+	if !reflect.DeepEqual(containers, last.Containers) {
+		record := *last
+		record.Containers = containers
+		if err := c.records.writePod(&record); err != nil {
+			return err
+		}
+		c.mu.Lock()
+		if c.started[pod.UID] == last {
+			c.started[pod.UID] = &record
+		}
+		c.mu.Unlock()
+	}
+	if running {
+		c.queue.AddAfter(podKey{namespace: pod.Namespace, name: pod.Name, uid: pod.UID}, observePeriod)
+	}
+	return nil
+}
+
+// observeInto updates the records' runtime fields; whether a container still runs.
+func (c *podController) observeInto(ctx context.Context, pod *v1.Pod, containers map[string]containerRecord) (bool, error) {
+	views, err := c.runtime.containers(ctx, pod)
+	if err != nil {
+		return false, err
+	}
+	running := false
+	for name, view := range views {
+		record, ok := containers[name]
+		if !ok {
+			continue
+		}
+		record.ContainerID, record.State, record.ExitCode, record.LogPath = view.id, view.state, view.exitCode, view.logPath
+		if record.Seen == nil {
+			// Read after the state: a container reported exited has its whole log written.
+			if record.Seen, err = firstJSONObject(view.logPath); err != nil {
+				return false, err
+			}
+		}
+		running = running || view.state != "exited"
+		containers[name] = record
+	}
+	return running, nil
+}
+
+// stopContainers tears down the pod's containers and sandbox before its claims are unprepared,
+// the kubelet's order. Failures are recorded and retried.
+func (c *podController) stopContainers(ctx context.Context, pod *v1.Pod) error {
+	if c.runtime == nil {
+		return nil
+	}
+	if err := c.runtime.stopPod(ctx, pod); err != nil {
+		err = fmt.Errorf("stop containers: %w", err)
+		klog.FromContext(ctx).Error(err, "Stopping containers failed, will retry", "retryPeriod", c.retryPeriod)
+		if werr := c.writeRecord(pod, nil, err); werr != nil {
+			klog.FromContext(ctx).Error(werr, "Writing record failed")
+		}
+		return err
+	}
+	return nil
 }

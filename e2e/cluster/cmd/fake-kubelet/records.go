@@ -19,8 +19,10 @@ type podRecord struct {
 	UID       string `json:"uid"`
 	// Containers, init containers included, by name. Empty while Error is set.
 	Containers map[string]containerRecord `json:"containers"`
-	// Last Prepare (or CDI resolution) or Unprepare failure; "" once prepared.
+	// Last Prepare (or CDI resolution, or container start) or Unprepare failure; "" once prepared.
 	Error string `json:"error"`
+	// With --container-runtime-endpoint: the pod's CRI sandbox.
+	SandboxID string `json:"sandboxID,omitempty"`
 }
 
 type containerRecord struct {
@@ -36,6 +38,16 @@ type containerRecord struct {
 	// as a runtime would; typically a device node that does not exist on this host. Only an
 	// error for the pod with --strict-cdi-injection.
 	InjectError string `json:"injectError"`
+
+	// With --container-runtime-endpoint only (absent otherwise): the container the runtime
+	// started with CDIDevices, its state ("created", "running", "exited"), its exit code once
+	// exited, its CRI log, and the first line of its stdout that is a JSON object: what the
+	// test program in it reports it saw.
+	ContainerID string          `json:"containerID,omitempty"`
+	State       string          `json:"state,omitempty"`
+	ExitCode    *int32          `json:"exitCode,omitempty"`
+	LogPath     string          `json:"logPath,omitempty"`
+	Seen        json.RawMessage `json:"seen,omitempty"`
 }
 
 // recordWriter writes the per-pod records and plugins.json atomically (temp file + rename),

@@ -1,0 +1,133 @@
+"""Real containers: the fake kubelet starts prepared pods through containerd (CRI, CDI on) and runc.
+
+Covers: a pod with a whole fake GPU runs a container from the test image (no registry) that gets
+every CDI environment variable our plugin wrote for its claim (``GPU_DRA_GPU_0_UUID`` …) and
+reports it on stdout, which lands in the pod's record; deleting the pod stops the container and
+sandbox before the claim is unprepared (the kubelet's order) and leaves no shim, container
+process, mount or pod cgroup behind; stopping the node leaves nothing of containerd either.
+A test run killed outright (SIGKILL) has its containers, mounts and cgroups removed by the reaper.
+"""
+
+from __future__ import annotations
+
+import os
+import pathlib
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import textwrap
+from collections.abc import Iterator
+
+import pytest
+
+from e2e.conftest import Scenario, local
+from e2e.harness import containerd, kube, nodeagents, objects, reaping, workloads
+
+pytestmark = pytest.mark.e2e
+
+REPO = pathlib.Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture
+def runtime_node(
+    scenario: Scenario, bin_dir: pathlib.Path, request: pytest.FixtureRequest
+) -> Iterator[nodeagents.PluginNode]:
+    # Short, like /var/lib/kubelet: unix socket paths have a 108-byte limit.
+    work_dir = pathlib.Path(tempfile.mkdtemp(prefix="gdra-", dir="/tmp"))
+    node = nodeagents.PluginNode(
+        plane=local(scenario.plane),
+        client=scenario.client,
+        bin_dir=bin_dir,
+        work_dir=work_dir,
+        name=f"{scenario.namespace}-runtime-node",
+        gpus="2xA100-40GB",
+    )
+    node.runtime = containerd.for_node(work_dir, node.cdi_dir)
+    scenario.nodes.append(node.name)
+    try:
+        node.start()
+        yield node
+    finally:
+        report = getattr(request.node, "rep_call", None)
+        if report is not None and report.failed:
+            request.node.add_report_section("teardown", "node agents", node.log_tails())
+        node.stop()
+        shutil.rmtree(work_dir, ignore_errors=True)
+
+
+def test_a_container_gets_its_gpu_through_cdi_and_deleting_the_pod_leaves_nothing(
+    scenario: Scenario, runtime_node: nodeagents.PluginNode
+) -> None:
+    client, ns, node = scenario.client, scenario.namespace, runtime_node
+    runtime = node.runtime
+    assert runtime is not None
+    objects.create_claim(client, ns, "gpu", [objects.request("gpu", "gpu.dra.dev")])
+    workloads.create_probe_pod(
+        client, ns, "probe", node=node.name, image=runtime.image.ref, claims=["gpu"]
+    )
+
+    seen = workloads.wait_seen(node, ns, "probe")
+    container = workloads.container_record(node, ns, "probe")
+    env = dict(item.split("=", 1) for item in seen["env"])
+    cdi_env = dict(item.split("=", 1) for item in container["env"])
+    assert cdi_env, "the claim's CDI spec has environment variables"
+    assert {k: env.get(k) for k in cdi_env} == cdi_env  # every CDI variable, in the container
+    device = objects.allocation(client, ns, "gpu")[0]["device"]
+    prefix = f"GPU_DRA_{device.upper().replace('-', '_')}_"
+    assert env[f"{prefix}UUID"].startswith("GPU-")
+    assert container["state"] == "running"
+    assert container["containerID"]
+    assert any(line.split()[-1] == "null" for line in seen["dev"])  # a real /dev, from runc
+    assert runtime.leftovers(daemon=False), "a running pod has a shim and mounts"
+
+    workloads.delete_gracefully(client, ns, "probe")
+    assert containerd.wait_pods_gone(runtime) == []
+    assert node.record(ns, "probe") is None
+    log = (node.work_dir / "logs" / f"{node.children[0].name}.log").read_text()
+    assert log.index('"Stopped pod"') < log.index('"Unprepared pod"')  # the kubelet's order
+
+    node.stop()
+    assert runtime.leftovers() == []
+
+
+def test_a_killed_test_run_leaves_nothing_behind(tmp_path: pathlib.Path) -> None:
+    """A process owning a containerd with a running container dies by SIGKILL: the reaper it
+    started removes containerd, shim, container, mounts and cgroups."""
+    work_dir = pathlib.Path(tempfile.mkdtemp(prefix="gdra-", dir="/tmp"))
+    owner_file = tmp_path / "owner"
+    script = textwrap.dedent(
+        f"""
+        import pathlib, sys, time
+        from e2e.harness import containerd
+        work = pathlib.Path({str(work_dir)!r})
+        (work / "cdi").mkdir()
+        runtime = containerd.for_node(work, work / "cdi")
+        runtime.start()
+        runtime.run("sleeper", "/bin/sleep", "3600")
+        pathlib.Path({str(owner_file)!r}).write_text(
+            f"{{runtime.directory}}\\n{{runtime.socket}}\\n{{runtime.cgroup_name}}")
+        time.sleep(3600)
+        """
+    )
+    child = subprocess.Popen(
+        [sys.executable, "-c", script], cwd=REPO, start_new_session=True, env=dict(os.environ)
+    )
+    try:
+        kube.wait_for(owner_file.exists, what="containerd with a container up", timeout=120)
+        directory, socket, cgroup = owner_file.read_text().splitlines()
+        owner = reaping.Owner(pathlib.Path(directory), pathlib.Path(socket), cgroup)
+        running = reaping.leftovers(owner)
+        assert any(reaping.SHIM in line for line in running)
+        assert any(line.startswith("cgroup ") for line in running)
+        os.kill(child.pid, signal.SIGKILL)
+        child.wait()
+        kube.wait_for(
+            lambda: reaping.leftovers(owner) == [], what="the reaper cleaned up", timeout=60
+        )
+    finally:
+        if child.poll() is None:
+            os.killpg(child.pid, signal.SIGKILL)
+            child.wait()
+        shutil.rmtree(work_dir, ignore_errors=True)
