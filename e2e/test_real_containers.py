@@ -22,6 +22,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from e2e import probe
 from e2e.conftest import Scenario, local
 from e2e.harness import containerd, kube, nodeagents, objects, reaping, workloads
 
@@ -44,7 +45,7 @@ def runtime_node(
         name=f"{scenario.namespace}-runtime-node",
         gpus="2xA100-40GB",
     )
-    node.runtime = containerd.for_node(work_dir, node.cdi_dir)
+    node.runtime = containerd.for_node(work_dir, node.cdi_dir, probe=probe.build())
     scenario.nodes.append(node.name)
     try:
         node.start()
@@ -65,21 +66,31 @@ def test_a_container_gets_its_gpu_through_cdi_and_deleting_the_pod_leaves_nothin
     assert runtime is not None
     objects.create_claim(client, ns, "gpu", [objects.request("gpu", "gpu.dra.dev")])
     workloads.create_probe_pod(
-        client, ns, "probe", node=node.name, image=runtime.image.ref, claims=["gpu"]
+        client,
+        ns,
+        "probe",
+        node=node.name,
+        image=runtime.image.ref,
+        claims=["gpu"],
+        args=["--hold"],
     )
 
     seen = workloads.wait_seen(node, ns, "probe")
     container = workloads.container_record(node, ns, "probe")
-    env = dict(item.split("=", 1) for item in seen["env"])
+    env: dict[str, str] = seen["env"]  # the probe reports GPU_DRA_*, CUDA_*, NVIDIA_*, ...
     cdi_env = dict(item.split("=", 1) for item in container["env"])
-    assert cdi_env, "the claim's CDI spec has environment variables"
-    assert {k: env.get(k) for k in cdi_env} == cdi_env  # every CDI variable, in the container
+    gpu_env = {k: v for k, v in cdi_env.items() if k.startswith("GPU_DRA_")}
+    assert gpu_env, "the claim's CDI spec has the device's variables"
+    assert {k: env.get(k) for k in gpu_env} == gpu_env  # every one of them, in the container
     device = objects.allocation(client, ns, "gpu")[0]["device"]
     prefix = f"GPU_DRA_{device.upper().replace('-', '_')}_"
     assert env[f"{prefix}UUID"].startswith("GPU-")
+    # The device nodes the container has are those the spec gave it (none without a driver root).
+    assert sorted(d["path"] for d in seen["devices"]) == sorted(
+        n["path"] for n in container["deviceNodes"]
+    )
     assert container["state"] == "running"
     assert container["containerID"]
-    assert any(line.split()[-1] == "null" for line in seen["dev"])  # a real /dev, from runc
     assert runtime.leftovers(daemon=False), "a running pod has a shim and mounts"
 
     workloads.delete_gracefully(client, ns, "probe")

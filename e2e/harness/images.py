@@ -47,11 +47,15 @@ TOOLS = ("dash", "cat", "ls", "sleep", "env", "sed", "ldconfig")
 _PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 PAUSE_COMMAND = ("/bin/sh", "-c", 'trap "exit 0" TERM INT; while :; do sleep 3600 & wait $!; done')
 
-# Until the e2e probe exists: prints one JSON line (what the container saw: its environment and
-# `ls -l /dev`), then sleeps (PROBE_SLEEP seconds, default forever; TERM exits at once).
+# For callers without a probe binary (the e2e probe is e2e/probe): prints one JSON line in the
+# probe's shape where they overlap ("env" as an object; plus "dev", the lines of `ls -l /dev`),
+# then sleeps (PROBE_SLEEP seconds, default forever; TERM or INT ends it at once).
 PLACEHOLDER_PROBE = r"""#!/bin/sh
-lines() { sed -e 's/\\/\\\\/g' -e 's/"/\\"/g' -e 's/^/"/' -e 's/$/"/' | sed -e ':a' -e 'N' -e '$!ba' -e 's/\n/,/g'; }
-printf '{"probe":"placeholder","env":[%s],"dev":[%s]}\n' "$(env | lines)" "$(ls -l /dev | lines)"
+esc() { sed -e 's/\\/\\\\/g' -e 's/"/\\"/g'; }
+join() { sed -e ':a' -e 'N' -e '$!ba' -e 's/\n/,/g'; }
+env_json=$(env | esc | sed -e 's/^\([^=]*\)=\(.*\)$/"\1":"\2"/' | join)
+dev_json=$(ls -l /dev | esc | sed -e 's/^/"/' -e 's/$/"/' | join)
+printf '{"probe":{"placeholder":true},"env":{%s},"dev":[%s]}\n' "$env_json" "$dev_json"
 trap 'exit 0' TERM INT
 sleep "${PROBE_SLEEP:-infinity}" & wait $!
 """
