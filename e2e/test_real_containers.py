@@ -5,7 +5,8 @@ every CDI environment variable our plugin wrote for its claim (``GPU_DRA_GPU_0_U
 reports it on stdout, which lands in the pod's record; deleting the pod stops the container and
 sandbox before the claim is unprepared (the kubelet's order) and leaves no shim, container
 process, mount or pod cgroup behind; stopping the node leaves nothing of containerd either.
-A test run killed outright (SIGKILL) has its containers, mounts and cgroups removed by the reaper.
+A test run ended by SIGTERM or SIGINT stops its containerd itself; one killed outright (SIGKILL)
+has its containers, mounts and cgroups removed by the reaper.
 """
 
 from __future__ import annotations
@@ -103,23 +104,33 @@ def test_a_container_gets_its_gpu_through_cdi_and_deleting_the_pod_leaves_nothin
     assert runtime.leftovers() == []
 
 
-def test_a_killed_test_run_leaves_nothing_behind(tmp_path: pathlib.Path) -> None:
-    """A process owning a containerd with a running container dies by SIGKILL: the reaper it
-    started removes containerd, shim, container, mounts and cgroups."""
+@pytest.mark.parametrize(
+    "signum",
+    [
+        pytest.param(signal.SIGKILL, id="SIGKILL-the-reaper-cleans"),
+        pytest.param(signal.SIGTERM, id="SIGTERM-the-owner-stops-it"),
+        pytest.param(signal.SIGINT, id="SIGINT-the-owner-stops-it"),
+    ],
+)
+def test_a_test_run_ended_by_a_signal_leaves_nothing_behind(
+    tmp_path: pathlib.Path, signum: signal.Signals
+) -> None:
+    """A process owning a containerd with a running container gets a signal: on SIGTERM and
+    SIGINT its own clean-up runs (KeyboardInterrupt through the ``with``), on SIGKILL the reaper
+    it started removes containerd, shim, container, mounts and cgroups."""
     work_dir = pathlib.Path(tempfile.mkdtemp(prefix="gdra-", dir="/tmp"))
     owner_file = tmp_path / "owner"
     script = textwrap.dedent(
         f"""
-        import pathlib, sys, time
+        import pathlib, time
         from e2e.harness import containerd
         work = pathlib.Path({str(work_dir)!r})
         (work / "cdi").mkdir()
-        runtime = containerd.for_node(work, work / "cdi")
-        runtime.start()
-        runtime.run("sleeper", "/bin/sleep", "3600")
-        pathlib.Path({str(owner_file)!r}).write_text(
-            f"{{runtime.directory}}\\n{{runtime.socket}}\\n{{runtime.cgroup_name}}")
-        time.sleep(3600)
+        with containerd.for_node(work, work / "cdi") as runtime:
+            runtime.run("sleeper", "/bin/sleep", "3600")
+            pathlib.Path({str(owner_file)!r}).write_text(
+                f"{{runtime.directory}}\\n{{runtime.socket}}\\n{{runtime.cgroup_name}}")
+            time.sleep(3600)
         """
     )
     child = subprocess.Popen(
@@ -132,11 +143,13 @@ def test_a_killed_test_run_leaves_nothing_behind(tmp_path: pathlib.Path) -> None
         running = reaping.leftovers(owner)
         assert any(reaping.SHIM in line for line in running)
         assert any(line.startswith("cgroup ") for line in running)
-        os.kill(child.pid, signal.SIGKILL)
-        child.wait()
-        kube.wait_for(
-            lambda: reaping.leftovers(owner) == [], what="the reaper cleaned up", timeout=60
-        )
+        os.kill(child.pid, signum)
+        child.wait(timeout=60)
+        if signum != signal.SIGKILL:
+            # Stopped by its own clean-up (KeyboardInterrupt), which is complete when it exits.
+            assert child.returncode == -signal.SIGINT
+            assert reaping.leftovers(owner) == []
+        kube.wait_for(lambda: reaping.leftovers(owner) == [], what="all cleaned up", timeout=60)
     finally:
         if child.poll() is None:
             os.killpg(child.pid, signal.SIGKILL)
