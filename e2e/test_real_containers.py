@@ -4,7 +4,8 @@ Covers: a pod with a whole fake GPU runs a container from the test image (no reg
 every CDI environment variable our plugin wrote for its claim (``GPU_DRA_GPU_0_UUID`` …) and
 reports it on stdout, which lands in the pod's record; deleting the pod stops the container and
 sandbox before the claim is unprepared (the kubelet's order) and leaves no shim, container
-process, mount or pod cgroup behind; stopping the node leaves nothing of containerd either.
+process, mount or pod cgroup behind; a container that exits has its exit code recorded, and a
+force-deleted pod is torn down as well; stopping the node leaves nothing of containerd either.
 A test run ended by SIGTERM or SIGINT stops its containerd itself; one killed outright (SIGKILL)
 has its containers, mounts and cgroups removed by the reaper.
 """
@@ -99,6 +100,22 @@ def test_a_container_gets_its_gpu_through_cdi_and_deleting_the_pod_leaves_nothin
     assert node.record(ns, "probe") is None
     log = (node.work_dir / "logs" / f"{node.children[0].name}.log").read_text()
     assert log.index('"Stopped pod"') < log.index('"Unprepared pod"')  # the kubelet's order
+
+    # A container that exits: its exit code is recorded; a force-deleted pod is torn down too.
+    objects.create_claim(client, ns, "gpu-2", [objects.request("gpu", "gpu.dra.dev")])
+    workloads.create_probe_pod(
+        client, ns, "once", node=node.name, image=runtime.image.ref, claims=["gpu-2"]
+    )
+    exited = kube.wait_for(
+        lambda: workloads.container_record(node, ns, "once").get("exitCode") is not None,
+        what="the probe exited",
+    )
+    assert exited
+    container = workloads.container_record(node, ns, "once")
+    assert (container["state"], container["exitCode"]) == ("exited", 0)
+    assert container["seen"]["env"][f"{prefix}UUID"].startswith("GPU-")
+    objects.delete_pod(client, ns, "once")
+    assert containerd.wait_pods_gone(runtime) == []
 
     node.stop()
     assert runtime.leftovers() == []
