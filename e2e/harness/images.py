@@ -1,7 +1,8 @@
 """The real-container tests' image, made from this host's own files: no registry, no Docker.
 
 The rootfs holds a shell (``dash`` as ``/bin/sh``), the few coreutils the tests use, ``ldconfig``,
-glibc and the loader (every library the binaries need, found with ``ldd``), and one test program
+glibc and the loader (every library the binaries need, found with ``ldd``, plus libm, libdl,
+libpthread and librt for the driver libraries that CDI mounts in), and one test program
 at ``/usr/local/bin/probe`` given by the caller (the e2e probe; `PLACEHOLDER_PROBE`, a shell
 script, until the caller has one). Paths keep the host's layout, symlinks included (Debian's
 merged ``/usr``: ``/bin -> usr/bin``), so the loader finds the libraries where ``ldd`` did.
@@ -44,6 +45,9 @@ PROBE_PATH = "/usr/local/bin/probe"
 # Bump when the recipe below changes in a way the content hash does not see.
 _RECIPE = "1"
 TOOLS = ("dash", "cat", "ls", "sleep", "env", "sed", "ldconfig")
+# The rest of glibc that libraries mounted in by CDI (the driver's libcuda) link against; the
+# image's own programs need only libc.
+GLIBC_EXTRAS = ("libm.so.6", "libdl.so.2", "libpthread.so.0", "librt.so.1")
 _PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 PAUSE_COMMAND = ("/bin/sh", "-c", 'trap "exit 0" TERM INT; while :; do sleep 3600 & wait $!; done')
 
@@ -134,8 +138,13 @@ def _rootfs(probe: pathlib.Path | None, tools: Sequence[str]) -> list[_Entry]:
     binaries = [_which(tool) for tool in tools]
     for binary in binaries:
         _add_host_path(entries, binary)
-    for library in _libraries([*binaries, *([probe] if probe else [])]):
+    libraries = _libraries([*binaries, *([probe] if probe else [])])
+    for library in libraries:
         _add_host_path(entries, library)
+    libc = next(lib for lib in libraries if lib.name == "libc.so.6")
+    for name in GLIBC_EXTRAS:
+        if (libc.parent / name).exists():
+            _add_host_path(entries, libc.parent / name)
     # The host's top-level links (merged /usr), so that /bin/sh, /sbin/ldconfig and the loader's
     # /lib64 path work in the image too. dash is /bin/sh, as on Debian.
     for top in ("bin", "sbin", "lib", "lib64"):
