@@ -9,11 +9,15 @@ update-ldcache``, ``create-symlinks``) do not run (update-ldcache's folders go o
 ``LD_LIBRARY_PATH`` instead), and the root is the host's, so the driver's libraries are found even
 where a spec forgot one.
 
-TODO(runtime harness): run the probe as the pod's container through containerd instead, once
-``e2e/harness/containerd.py`` (start containerd + runc, ``import_image``) and the fake kubelet's
-container-runtime mode (a flag naming the CRI endpoint, and the container's first JSON stdout line
-in its record) exist; `e2e.harness.images.build(probe)` already makes the image. Then the check's
-pods run ``/usr/local/bin/probe <args>`` and `running` reads the report from the record.
+TODO(runtime harness, landed after this was written; see e2e/runtime/README.md): run the probe
+as the pod's container instead. The pieces exist: ``containerd.Containerd(bin_dir=<bundle>/bin,
+directory=, cdi_dir=node.cdi_dir, image=images.build(probe), log_dir=)`` as ``node.runtime``
+(`containerd.for_node` would build with Go, which the GPU machine lacks), then
+``workloads.create_probe_pod(..., claims=[name], args=check.probe_args)`` and
+``workloads.wait_seen`` for the report, ``workloads.delete_gracefully`` to release. The bundle
+then needs ``prepare --with-runtime`` (about 13 MB more: two pieces). The dry run would need the
+fake libcuda inside the container, i.e. a synthetic driver root (``tests/driverroot/synthetic.py``)
+passed to the plugin as ``--driver-root``.
 """
 
 from __future__ import annotations
