@@ -67,9 +67,15 @@ if complete; then
     exit 0
 fi
 
+# runc needs a C compiler (cgo, for its nsenter). On a bare Debian machine, as root, install it.
 if ! command -v gcc >/dev/null; then
-    log "runc needs a C compiler (cgo, for its nsenter); install gcc (Debian: apt-get install gcc libc6-dev)"
-    exit 1
+    if [[ $(id -u) == 0 ]] && command -v apt-get >/dev/null; then
+        log "installing gcc and libc6-dev for runc's cgo (apt-get)"
+        apt-get update -qq >&2 && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq gcc libc6-dev >&2
+    else
+        log "runc needs a C compiler (cgo, for its nsenter): install gcc and libc6-dev"
+        exit 1
+    fi
 fi
 
 export GOTOOLCHAIN=local GOFLAGS=-mod=mod
