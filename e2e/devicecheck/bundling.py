@@ -5,8 +5,11 @@ network and no Go toolchain.
 The archive, one xz-compressed tar, unpacks to::
 
     bin/        kube-apiserver etcd kube-scheduler kube-controller-manager fake-kubelet
-                nvidia-cdi-hook [containerd containerd-shim-runc-v2 runc, with --with-runtime]
-    probe       the container probe (e2e/probe)
+                nvidia-cdi-hook containerd containerd-shim-runc-v2 ctr runc
+    image.oci.tar   the test image with the probe (e2e.harness.images: this machine's dash,
+                coreutils, ldconfig and glibc), built here so that nothing of the GPU machine's
+                own system goes into it
+    image.json  the image's name and digest, as containerd imports it (`image`)
     libgpuquota.so
     site/       the plugin's Python dependencies installed for CPython 3.12 (the GPU image's
                 python3; PYTHONPATH=site): unpacked sources compress far better than wheels
@@ -17,7 +20,9 @@ their code, and a solid stream stores it about once), and it is cut into pieces 
 beside the tree: ``.device/piece-1/bundle.xz.part``, ``piece-2``, … . One piece travels per call;
 ``hack/device-check.sh stash`` keeps a piece in ``/tmp`` on the GPU machine, which keeps its files
 while it stays warm (30 s after a call), and ``run`` joins them. ``.device/manifest.json`` lists
-every file's size, the archive's, the tree's and the pieces.
+every file's size, the archive's, the tree's, the pieces, and the oldest glibc the binaries that
+run on the GPU machine's own system (runc, nvidia-cdi-hook, the quota library inside containers
+uses the image's glibc) need.
 """
 
 from __future__ import annotations
@@ -32,7 +37,7 @@ import tomllib
 from typing import TypedDict
 
 from e2e import probe
-from e2e.harness import binaries
+from e2e.harness import binaries, containerd, images
 from tests.preload import building
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
@@ -43,7 +48,8 @@ BUDGET = 64 << 20
 _MARGIN = 2 << 20
 """Room left in each call for files others add to the tree meanwhile."""
 CONTROL_PLANE = ("kube-apiserver", "etcd", "kube-scheduler", "kube-controller-manager")
-RUNTIME = ("containerd", "containerd-shim-runc-v2", "runc")
+IMAGE_ARCHIVE = "image.oci.tar"
+IMAGE_NAME = "image.json"
 WHEEL_PYTHON = "3.12"
 WHEEL_PLATFORMS = (
     "manylinux_2_28_x86_64",
@@ -68,13 +74,15 @@ class Manifest(TypedDict):
     budget_bytes: int
     pieces: list[str]
     """carry one per call: ``.device/manifest.json`` and ``.device/<piece>``"""
-    probe_glibc_floor: str
+    glibc_floor: str
+    """the newest GLIBC_x.y symbol version the bundle's binaries need on the GPU machine"""
+    image: str
 
 
-def prepare(*, with_runtime: bool = False, out: pathlib.Path = DEVICE_DIR) -> Manifest:
+def prepare(*, out: pathlib.Path = DEVICE_DIR) -> Manifest:
     with tempfile.TemporaryDirectory(prefix="gdra-bundle-") as scratch:
         staging = pathlib.Path(scratch) / "bundle"
-        _stage(staging, with_runtime=with_runtime)
+        _stage(staging)
         shutil.rmtree(out, ignore_errors=True)
         out.mkdir()
         archive = pathlib.Path(scratch) / "bundle.tar.xz"
@@ -93,7 +101,8 @@ def prepare(*, with_runtime: bool = False, out: pathlib.Path = DEVICE_DIR) -> Ma
             tree_bytes=tree,
             budget_bytes=BUDGET,
             pieces=pieces,
-            probe_glibc_floor=".".join(map(str, probe.glibc_floor(staging / "probe"))),
+            glibc_floor=".".join(map(str, _glibc_floor(staging))),
+            image=image(staging).ref,
         )
     (out / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n")
     return manifest
@@ -113,7 +122,7 @@ def _cut(archive: pathlib.Path, out: pathlib.Path, *, size: int) -> list[str]:
     return names
 
 
-def _stage(staging: pathlib.Path, *, with_runtime: bool) -> None:
+def _stage(staging: pathlib.Path) -> None:
     bin_dir = staging / "bin"
     bin_dir.mkdir(parents=True)
     cluster = binaries.ensure_built()
@@ -121,13 +130,32 @@ def _stage(staging: pathlib.Path, *, with_runtime: bool) -> None:
         _copy_stripped(cluster / name, bin_dir / name)
     toolkit = _built_dir([str(REPO / "hack" / "build-nvidia-toolkit.sh")])
     _copy_stripped(toolkit / "nvidia-cdi-hook", bin_dir / "nvidia-cdi-hook")
-    if with_runtime:
-        runtime = _built_dir([str(REPO / "e2e" / "runtime" / "build.sh")])
-        for name in RUNTIME:
-            _copy_stripped(runtime / name, bin_dir / name)
-    _copy_stripped(probe.build(), staging / "probe")
+    runtime = containerd.ensure_built()
+    for name in containerd.NAMES:
+        _copy_stripped(runtime / name, bin_dir / name)
+    built = images.build(probe.build())
+    shutil.copyfile(built.archive, staging / IMAGE_ARCHIVE)
+    named = {"ref": built.ref, "digest": built.digest}
+    (staging / IMAGE_NAME).write_text(json.dumps(named) + "\n")
     _copy_stripped(building.build(building.Flavour.PLAIN).library, staging / "libgpuquota.so")
     _install_site(staging / "site")
+
+
+def image(bundle: pathlib.Path) -> images.Image:
+    """The test image of an unpacked bundle, for `containerd.Containerd`."""
+    name = json.loads((bundle / IMAGE_NAME).read_text())
+    return images.Image(archive=bundle / IMAGE_ARCHIVE, ref=name["ref"], digest=name["digest"])
+
+
+def _glibc_floor(staging: pathlib.Path) -> tuple[int, int]:
+    """What the dynamically linked programs run on the GPU machine's own system need."""
+    programs = [path for path in (staging / "bin").iterdir() if _is_elf(path)]
+    return max((probe.glibc_floor(path) for path in programs), default=(2, 0))
+
+
+def _is_elf(path: pathlib.Path) -> bool:
+    with path.open("rb") as handle:
+        return handle.read(4) == b"\x7fELF"
 
 
 def _built_dir(script: list[str]) -> pathlib.Path:
@@ -212,4 +240,4 @@ def tree_bytes() -> int:
     return sum(path.stat().st_size for path in paths if path.is_file() and not path.is_symlink())
 
 
-__all__ = ["DEVICE_DIR", "Manifest", "prepare", "requirements", "tree_bytes"]
+__all__ = ["DEVICE_DIR", "Manifest", "image", "prepare", "requirements", "tree_bytes"]

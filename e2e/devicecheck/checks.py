@@ -1,10 +1,14 @@
-"""The claims the device check makes and how the probe's report of each is judged.
+"""The claims the device check makes and how the probe's reports of each are judged.
 
 One claim at a time (a node with one GPU cannot hold a whole-GPU claim beside a share or a MIG
 device): a whole GPU, a share with a memory quota, and a MIG device. Whole GPU and share must
 work; MIG is reported but never fails the check, since a MIG mode change needs a GPU reset that a
-machine (a VM with a passed-through GPU, say) may refuse. Judging is pure: a report in, a verdict
-with every problem named out.
+machine (a VM with a passed-through GPU, say) may refuse. Each claim's pod runs the probe as
+container ``main``; the share's pod also runs a ``holder`` container on the same claim, which keeps
+up to `HOLDER_MAX` of the quota while ``main`` allocates until refused. Both hold their memory
+until the pod is deleted (``--hold``), so whatever order they run in, their allocations add up to
+the quota exactly when the claim's containers share one account. Judging is pure: reports in, a
+verdict with every problem named out.
 """
 
 from __future__ import annotations
@@ -18,6 +22,10 @@ from e2e import probe
 GIB = 1 << 30
 OUT_OF_MEMORY = 2
 SHARE_QUOTA = 4 * GIB
+HOLDER_MAX = 1 * GIB
+"""Less than the quota: the holder never fills it alone, so ``main``'s kernel test finds room."""
+MAIN = "main"
+HOLDER = "holder"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -27,31 +35,45 @@ class Check:
     device_class: str
     capacity: Mapping[str, str] | None
     probe_args: tuple[str, ...]
+    """of the probe in container ``main``"""
     required: bool
     """a failure fails the whole check"""
     quota_bytes: int | None = None
-    """the share's memory limit, which the probe's allocation test must hit exactly"""
+    """the share's memory limit, which the two containers' allocations must add up to exactly"""
+    holder_args: tuple[str, ...] | None = None
+    """of the probe in container ``holder`` (the share's second container), None: no holder"""
+
+    @property
+    def containers(self) -> dict[str, tuple[str, ...]]:
+        """Container name to probe arguments, in the pod's order: ``holder`` first, so that it
+        usually allocates before ``main`` starts (the judging does not depend on it)."""
+        found = {HOLDER: self.holder_args} if self.holder_args is not None else {}
+        return found | {MAIN: self.probe_args}
 
 
 CHECKS = (
-    Check("gpu", "gpu.dra.dev", None, ("--kernel",), required=True),
+    Check("gpu", "gpu.dra.dev", None, ("--kernel", "--hold"), required=True),
     Check(
         "share",
         "shared.gpu.dra.dev",
         {"memory": "4Gi"},
-        ("--kernel", "--alloc-step", "256Mi", "--alloc-max", "5Gi"),
+        ("--kernel", "--alloc-step", "256Mi", "--alloc-max", "5Gi", "--hold"),
         required=True,
         quota_bytes=SHARE_QUOTA,
+        holder_args=("--alloc-step", "256Mi", "--alloc-max", "1Gi", "--hold"),
     ),
-    Check("mig", "mig.gpu.dra.dev", None, ("--kernel",), required=False),
+    Check("mig", "mig.gpu.dra.dev", None, ("--kernel", "--hold"), required=False),
 )
 
 
 class Quota(TypedDict):
     limit: int
     allocated: int | None
+    """by ``main``, which allocates until refused"""
+    held: int | None
+    """by ``holder``, on the same claim at the same time"""
     hit: bool
-    """the allocation test stopped exactly at the limit with CUDA_ERROR_OUT_OF_MEMORY"""
+    """``main`` was refused with CUDA_ERROR_OUT_OF_MEMORY when both together held the limit"""
 
 
 class ClaimResult(TypedDict):
@@ -80,27 +102,50 @@ def failed(check: Check, *, device: str | None, error: str) -> ClaimResult:
     return _result(check, device=device, errors=[error], skipped=None)
 
 
-def judge(check: Check, *, device: str, report: probe.Report, real_gpus: bool) -> ClaimResult:
-    """Everything the probe saw that is wrong for `check`, in one verdict."""
+def judge(
+    check: Check,
+    *,
+    device: str,
+    report: probe.Report,
+    holder: probe.Report | None = None,
+    real_gpus: bool,
+) -> ClaimResult:
+    """Everything the probes saw that is wrong for `check`, in one verdict; `holder` is the
+    report of the share's second container."""
     result = _result(check, device=device, errors=[], skipped=None)
     errors = result["errors"]
+    result["uuid_expected"], result["uuid_seen"] = _judge_container(
+        report, real_gpus=real_gpus, errors=errors
+    )
+    if holder is not None:
+        held_errors: list[str] = []
+        _judge_container(holder, real_gpus=real_gpus, errors=held_errors)
+        errors += [f"{HOLDER}: {error}" for error in held_errors]
+    if "--kernel" in check.probe_args:
+        result["kernel_ok"] = _judge_kernel(report["kernel"], real_gpus=real_gpus, errors=errors)
+    if check.quota_bytes is not None:
+        result["quota"] = _judge_quota(report, holder, check.quota_bytes, errors)
+    result["ok"] = not errors
+    return result
+
+
+def _judge_container(
+    report: probe.Report, *, real_gpus: bool, errors: list[str]
+) -> tuple[str | None, str | None]:
+    """One container's view of the claim: one CUDA device, the claim's; its (expected, seen)
+    UUIDs."""
     cuda = report["cuda"]
     if cuda["error"] is not None:
         errors.append(f"CUDA: {_error_text(cuda['error'])}")
     if cuda["device_count"] not in (None, 1):
         errors.append(f"the container sees {cuda['device_count']} CUDA devices, not 1")
-    result["uuid_expected"] = _uuid_from_env(report["env"], errors)
-    result["uuid_seen"] = cuda["devices"][0].get("uuid") if cuda["devices"] else None
-    if result["uuid_expected"] and _hex(result["uuid_seen"]) != _hex(result["uuid_expected"]):
-        errors.append(f"CUDA sees {result['uuid_seen']}, the claim is {result['uuid_expected']}")
+    expected = _uuid_from_env(report["env"], errors)
+    seen = cuda["devices"][0].get("uuid") if cuda["devices"] else None
+    if expected and _hex(seen) != _hex(expected):
+        errors.append(f"CUDA sees {seen}, the claim is {expected}")
     if real_gpus:
         _judge_nodes(report["devices"], errors)
-    if "--kernel" in check.probe_args:
-        result["kernel_ok"] = _judge_kernel(report["kernel"], real_gpus=real_gpus, errors=errors)
-    if check.quota_bytes is not None:
-        result["quota"] = _judge_quota(report, check.quota_bytes, errors)
-    result["ok"] = not errors
-    return result
+    return expected, seen
 
 
 def _result(
@@ -173,17 +218,37 @@ def _judge_kernel(
     return True
 
 
-def _judge_quota(report: probe.Report, limit: int, errors: list[str]) -> Quota:
-    alloc = report["alloc"]
-    allocated = alloc.get("allocated") if alloc is not None else None
-    error = alloc.get("error") if alloc is not None else None
-    hit = allocated == limit and error is not None and error["rc"] == OUT_OF_MEMORY
+def _judge_quota(
+    report: probe.Report, holder: probe.Report | None, limit: int, errors: list[str]
+) -> Quota:
+    allocated, error = _allocation(report)
+    held, held_error = _allocation(holder) if holder is not None else (0, None)
+    together = (allocated or 0) + (held or 0)
+    hit = (
+        allocated is not None
+        and together == limit
+        and error is not None
+        and error["rc"] == OUT_OF_MEMORY
+    )
     if not hit:
         stop = _error_text(error) if error else "no error"
-        errors.append(f"quota {limit}: allocated {allocated}, then {stop}")
-    if not report["preload"]["mapped"]:
-        errors.append("the quota library is not loaded in the container")
-    totals = [device.get("total_memory") for device in report["cuda"]["devices"]]
-    if totals and totals[0] != limit:
-        errors.append(f"cuDeviceTotalMem_v2 says {totals[0]}, not the quota {limit}")
-    return {"limit": limit, "allocated": allocated, "hit": hit}
+        errors.append(f"quota {limit}: allocated {allocated} beside {held} held, then {stop}")
+    if held_error is not None and held_error["rc"] != OUT_OF_MEMORY:
+        errors.append(f"{HOLDER}: allocation failed: {_error_text(held_error)}")
+    for name, seen in ((MAIN, report), (HOLDER, holder)):
+        if seen is None:
+            continue
+        if not seen["preload"]["mapped"]:
+            errors.append(f"the quota library is not loaded in container {name}")
+        totals = [device.get("total_memory") for device in seen["cuda"]["devices"]]
+        if totals and totals[0] != limit:
+            errors.append(f"{name}: cuDeviceTotalMem_v2 says {totals[0]}, not the quota {limit}")
+    return {"limit": limit, "allocated": allocated, "held": held, "hit": hit}
+
+
+def _allocation(report: probe.Report) -> tuple[int | None, probe.Error | None]:
+    """What the probe's allocation test got, and the error that stopped it."""
+    alloc = report["alloc"]
+    if alloc is None:
+        return None, None
+    return alloc.get("allocated"), alloc.get("error")

@@ -1,9 +1,17 @@
-"""The device check's flow (``run``): a local control plane, one node (the fake kubelet and our
-plugin, on real NVML or, with ``--dry-run``, on fake GPUs), then each of `checks.CHECKS` in turn:
-claim and pod created, scheduled by kube-scheduler, prepared by the plugin through the fake
-kubelet, the probe run as the pod's container, the pod and claim deleted and waited for (so the
-GPU is free for the next). The result is one JSON summary; ``ok`` is false when a required claim
-failed.
+"""The device check's flow (``run``): a local control plane, one node (containerd with runc, the fake
+kubelet starting pods through it, our plugin on real NVML or, with ``--dry-run``, on fake GPUs
+over a synthetic driver root), then each of `checks.CHECKS` in turn: claim and pod created,
+scheduled by kube-scheduler, prepared by the plugin, the pod's containers started by containerd
+with the claim's CDI devices, the probe's report of each container judged, the pod deleted
+gracefully (containers stopped, then the claim unprepared) and the claim deleted and waited for (so
+the GPU is free for the next). At the end the node stops and containerd must have left nothing
+(processes, mounts, cgroups: `containerd.Containerd.leftovers`). The result is one JSON summary;
+``ok`` is false when a required claim failed or something was left behind.
+
+The dry run's node has three fake H100s, one per claim (pinned by CEL selectors on the ``index``
+attribute), on a synthetic 580.95.05 driver root (`tests.driverroot.synthetic`: the fake libcuda
+as the driver's library, real device nodes, a proc tree with MIG capabilities for the MIG GPU's
+GPU instances 1..7), so the fake libcuda gets into the containers the way the real one does.
 """
 
 from __future__ import annotations
@@ -15,27 +23,35 @@ import pathlib
 import time
 from typing import TypedDict
 
+from e2e import probe
 from e2e.devicecheck import checks, containers
-from e2e.harness import controlplane, kube, nodeagents, objects
+from e2e.harness import containerd, controlplane, images, kube, nodeagents, objects, workloads
+from tests.driverroot import synthetic
 
 NAMESPACE = "device-check"
 NODE = "gpu-node"
-DRY_RUN_GPUS = "1xH100-80GB"
-_SHARE_POOL_BYTES = 80 * (1 << 30)
+DRY_RUN_GPUS = "3xH100-80GB"
+DRY_RUN_GPU_INDEX = {"gpu": 0, "share": 1, "mig": 2}
+"""The dry run's fake GPU of each claim; the MIG GPU gets MIG capability files."""
+_MIG_GPU_INSTANCES = range(1, 8)
 
 
 @dataclasses.dataclass(frozen=True)
 class Settings:
     bin_dir: pathlib.Path
     """kube-apiserver, etcd, kube-scheduler, kube-controller-manager, fake-kubelet"""
+    runtime_bin_dir: pathlib.Path
+    """containerd, containerd-shim-runc-v2, ctr, runc"""
+    image: images.Image
+    """the test image with the probe (an OCI archive, imported into containerd)"""
     work_dir: pathlib.Path
-    probe: pathlib.Path
     preload_library: pathlib.Path
+    nvidia_cdi_hook: pathlib.Path
+    """the hook the plugin installs into its dir and names in the CDI specs"""
     fake_driver: pathlib.Path | None = None
-    """dry run: the fake libcuda's directory (fake GPUs, no real driver)"""
-    nvidia_cdi_hook: pathlib.Path | None = None
+    """dry run: the fake libcuda's and NVML's directory (fake GPUs, a synthetic driver root)"""
     timeout: float = 90
-    """per wait: scheduled, prepared, released"""
+    """per wait: scheduled, reported, released"""
 
     @property
     def real_gpus(self) -> bool:
@@ -49,9 +65,11 @@ class Summary(TypedDict):
     devices: list[str]
     """what the node published"""
     claims: list[checks.ClaimResult]
+    leftovers: list[str]
+    """what containerd's pods or containerd itself left on the machine; must be empty"""
     seconds: float
     error: str | None
-    """a failure before any claim (the control plane or the plugin did not start)"""
+    """a failure before any claim (the control plane, containerd or the plugin did not start)"""
 
 
 def run(settings: Settings) -> Summary:
@@ -61,6 +79,7 @@ def run(settings: Settings) -> Summary:
         "mode": "nvml" if settings.real_gpus else "dry-run",
         "devices": [],
         "claims": [],
+        "leftovers": [],
         "seconds": 0.0,
         "error": None,
     }
@@ -76,14 +95,20 @@ def run(settings: Settings) -> Summary:
         summary["devices"] = _published(client)
         for check in checks.CHECKS:
             summary["claims"].append(_one(settings, client, node, check, summary["devices"]))
-        summary["ok"] = all(claim["ok"] for claim in summary["claims"] if claim["required"])
     except (controlplane.StartError, RuntimeError, TimeoutError, OSError) as error:
         logs = f"\n{node.log_tails()}" if node is not None else ""
         summary["error"] = f"{type(error).__name__}: {error}{logs}"
     finally:
         if node is not None:
             node.stop()
+            if node.runtime is not None:
+                summary["leftovers"] = node.runtime.leftovers()
         plane.stop()
+    summary["ok"] = (
+        summary["error"] is None
+        and not summary["leftovers"]
+        and all(claim["ok"] for claim in summary["claims"] if claim["required"])
+    )
     summary["seconds"] = round(time.monotonic() - started, 1)
     return summary
 
@@ -91,22 +116,47 @@ def run(settings: Settings) -> Summary:
 def _node(
     settings: Settings, plane: controlplane.ControlPlane, client: kube.Kube
 ) -> nodeagents.PluginNode:
-    args = [f"--preload-library={settings.preload_library}"]
-    if settings.real_gpus:
-        # PluginNode always passes --gpus=fake:<gpus>; argparse keeps the last --gpus.
-        # TODO(nodeagents): a PluginNode field for the backend instead of this override.
-        args.append("--gpus=nvml")
-    if settings.nvidia_cdi_hook is not None:
-        args.append(f"--nvidia-cdi-hook={settings.nvidia_cdi_hook}")
-    return nodeagents.PluginNode(
+    node_dir = settings.work_dir / "node"
+    args = [
+        f"--preload-library={settings.preload_library}",
+        f"--nvidia-cdi-hook-source={settings.nvidia_cdi_hook}",
+    ]
+    if settings.fake_driver is not None:
+        args += _synthetic_driver(settings.work_dir / "driver", settings.fake_driver)
+    # With --gpus nvml the plugin's driver root is / (its default): the machine's own driver.
+    node = nodeagents.PluginNode(
         plane=plane,
         client=client,
         bin_dir=settings.bin_dir,
-        work_dir=settings.work_dir / "node",
+        work_dir=node_dir,
         name=NODE,
-        gpus=DRY_RUN_GPUS,
+        gpus="nvml" if settings.real_gpus else DRY_RUN_GPUS,
         extra_args=tuple(args),
     )
+    node.runtime = containerd.Containerd(
+        bin_dir=settings.runtime_bin_dir,
+        directory=node_dir / "containerd",
+        cdi_dir=node.cdi_dir,
+        image=settings.image,
+        log_dir=node_dir / "logs",
+    )
+    return node
+
+
+def _synthetic_driver(base: pathlib.Path, fakes: pathlib.Path) -> list[str]:
+    """A synthetic driver root for the dry run's GPUs (minor = index); the plugin's flags."""
+    mig_gpu = DRY_RUN_GPU_INDEX["mig"]
+    root = synthetic.create(
+        base,
+        fakes=fakes,
+        gpu_minors=tuple(sorted(DRY_RUN_GPU_INDEX.values())),
+        mig=[synthetic.MigInstance(gpu=mig_gpu, gi=gi, ci=0) for gi in _MIG_GPU_INSTANCES],
+    )
+    return [
+        f"--driver-root={root.driver_root}",
+        f"--dev-root={root.dev_root}",
+        f"--proc-root={root.proc_root}",
+    ]
 
 
 def _published(client: kube.Kube) -> list[str]:
@@ -124,11 +174,30 @@ def _one(
     check: checks.Check,
     devices: list[str],
 ) -> checks.ClaimResult:
-    if check.name == "mig" and not any("-mig-" in device for device in devices):
+    mig = check.name == "mig"
+    if mig and not any("-mig-" in device for device in devices):
         return checks.skipped(check, "the node publishes no MIG devices (GPU not MIG-capable)")
     capacity = dict(check.capacity) if check.capacity else None
-    requests = [objects.request("device", check.device_class, capacity=capacity)]
-    objects.create_claimed_pod(client, NAMESPACE, check.name, node=NODE, requests=requests)
+    selectors: list[str] = []
+    env: dict[str, str] = {}
+    if not settings.real_gpus:
+        index = DRY_RUN_GPU_INDEX[check.name]
+        selectors = containers.pinned(gpu_index=index, mig=mig)
+        env = containers.fake_driver_env(node=NODE, gpu_index=index, mig=mig)
+    request = objects.request("device", check.device_class, capacity=capacity, selectors=selectors)
+    objects.create_claim(client, NAMESPACE, check.name, [request])
+    assert node.runtime is not None
+    client.create(
+        f"/api/v1/namespaces/{NAMESPACE}/pods",
+        containers.pod(
+            check.name,
+            node=NODE,
+            image=node.runtime.image.ref,
+            claim=check.name,
+            containers=check.containers,
+            env=env,
+        ),
+    )
     device: str | None = None
     try:
         try:
@@ -137,50 +206,39 @@ def _one(
             why = objects.unschedulable_message(client, NAMESPACE, check.name)
             return checks.failed(check, device=None, error=f"not scheduled: {why}")
         device = next(iter(objects.allocated_devices(client, NAMESPACE, check.name)), None)
-        record = _prepared(settings, node, check.name)
-        if record.get("error"):
-            return checks.failed(check, device=device, error=f"prepare: {record['error']}")
-        report, stderr = containers.in_namespace(
-            record["containers"]["main"],
-            program=settings.probe,
-            args=check.probe_args,
-            scratch=settings.work_dir / "scratch" / check.name,
-            extra_env=_fake_driver_env(settings, record),
+        reports: dict[str, probe.Report] = {}
+        for name in check.containers:
+            try:
+                reports[name] = workloads.wait_seen(
+                    node, NAMESPACE, check.name, name, timeout=settings.timeout
+                )
+            except (TimeoutError, RuntimeError) as error:
+                why = _why_no_report(node, check.name, name, error)
+                return checks.failed(check, device=device, error=why)
+        return checks.judge(
+            check,
+            device=device or "",
+            report=reports[checks.MAIN],
+            holder=reports.get(checks.HOLDER),
+            real_gpus=settings.real_gpus,
         )
-        if report is None:
-            return checks.failed(check, device=device, error=f"no probe report: {stderr}")
-        return checks.judge(check, device=device or "", report=report, real_gpus=settings.real_gpus)
     finally:
-        _release(settings, client, check.name)
+        _release(settings, client, node, check.name)
 
 
-def _prepared(settings: Settings, node: nodeagents.PluginNode, pod: str) -> kube.Obj:
-    """The pod's record once prepared, or its last error once one persists a few retries."""
-    deadline = time.monotonic() + settings.timeout
-    while True:
-        record = node.record(NAMESPACE, pod)
-        if record is not None and not record.get("error"):
-            return record
-        if time.monotonic() > deadline:
-            return record or {"error": f"no record of pod {pod} after {settings.timeout:.0f}s"}
-        time.sleep(0.5)
+def _why_no_report(node: nodeagents.PluginNode, pod: str, container: str, error: Exception) -> str:
+    """The record's error (prepare or start failed), else the container's state and the wait's."""
+    record = node.record(NAMESPACE, pod) or {}
+    if record.get("error"):
+        return f"container {container}: {record['error']}"
+    state = workloads.container_record(node, NAMESPACE, pod, container)
+    fields = {key: state.get(key) for key in ("state", "exitCode") if key in state}
+    return f"container {container}: no probe report ({fields or 'not started'}): {error}"
 
 
-def _fake_driver_env(settings: Settings, record: kube.Obj) -> dict[str, str]:
-    """Dry run: the fake libcuda describes the claimed device as the only GPU."""
-    if settings.fake_driver is None:
-        return {}
-    env = dict(item.split("=", 1) for item in record["containers"]["main"].get("env") or [])
-    uuids = [v for k, v in env.items() if k.endswith("_UUID") and not k.endswith("PARENT_UUID")]
-    return {
-        "LD_LIBRARY_PATH": str(settings.fake_driver),
-        "FAKE_GPU_UUIDS": ",".join(uuids),
-        "FAKE_GPU_MEM_BYTES": str(_SHARE_POOL_BYTES),
-    }
-
-
-def _release(settings: Settings, client: kube.Kube, name: str) -> None:
-    objects.delete_pod(client, NAMESPACE, name)
+def _release(settings: Settings, client: kube.Kube, node: nodeagents.PluginNode, name: str) -> None:
+    """Pod gone (containers stopped, claim unprepared), claim gone, nothing left of the pod."""
+    workloads.delete_gracefully(client, NAMESPACE, name, timeout=settings.timeout)
     path = f"/apis/resource.k8s.io/v1/namespaces/{NAMESPACE}/resourceclaims/{name}"
     client.delete(path)
     kube.wait_for(
@@ -188,6 +246,10 @@ def _release(settings: Settings, client: kube.Kube, name: str) -> None:
         what=f"claim {name} released",
         timeout=settings.timeout,
     )
+    if node.runtime is not None:
+        left = containerd.wait_pods_gone(node.runtime, timeout=settings.timeout)
+        if left:
+            raise RuntimeError(f"pod {name} left {left}")
 
 
 def report_line(summary: Summary) -> str:

@@ -34,6 +34,7 @@ class PluginNode:
     work_dir: pathlib.Path
     name: str
     gpus: str
+    """a fake GPU spec (``2xA100-40GB``: ``--gpus=fake:<spec>``), or ``nvml`` for the real GPUs"""
     pod_uid: str = "plugin-pod-1"
     extra_args: tuple[str, ...] = ()
     children: list[processes.Process] = dataclasses.field(default_factory=list)
@@ -101,7 +102,7 @@ class PluginNode:
                 "-m",
                 "kubeletplugin",
                 f"--node-name={self.name}",
-                f"--gpus=fake:{self.gpus}",
+                f"--gpus={self.gpus if self.gpus == 'nvml' else f'fake:{self.gpus}'}",
                 f"--kubeconfig={self.plane.kubeconfig}",
                 f"--plugin-dir={self.plugin_dir}",
                 f"--registry-dir={self.registry_dir}",

@@ -1,12 +1,15 @@
 """The GPU machine's check (``hack/device-check.sh``, `e2e.devicecheck`), as far as it runs here.
 
-Covers: judging a probe report per claim (the UUID CUDA saw against the claim's, one visible
-device, device nodes on real GPUs, the kernel, the share's quota hit exactly with
-CUDA_ERROR_OUT_OF_MEMORY and the library loaded); what the bundle carries (the plugin's runtime
-dependencies, a working tree within the carried budget); and the whole flow in dry-run mode (real
-control plane, fake kubelet, the plugin on fake GPUs, the probe against the fake libcuda in each
-claim's CDI edits): every claim, MIG included, comes out ok. What needs a GPU (NVML, the kernel
-launch, real device nodes) runs only on that machine.
+Covers: judging the probe reports of a claim's containers (the UUID CUDA saw against the claim's,
+one visible device, device nodes on real GPUs, the kernel, the share's quota filled exactly by its
+two containers together, the second refused with CUDA_ERROR_OUT_OF_MEMORY, the library loaded in
+both); the pods the check makes (a container per probe, the claim in each, the fake GPU pinned by
+CEL); what the bundle carries (the plugin's runtime dependencies, a working tree within the
+carried budget); and the whole flow in dry-run mode (real control plane, containerd and runc, the
+fake kubelet starting each claim's pod through CRI, the plugin on fake GPUs over a synthetic driver
+root, the probe in real containers with the fake libcuda as the driver's library): every claim, MIG
+included, comes out ok, the share's two containers add up to its quota, and nothing is left behind.
+What needs a GPU (NVML, the kernel launch, real device nodes) runs only on that machine.
 """
 
 from __future__ import annotations
@@ -20,10 +23,11 @@ from typing import Any, cast
 
 import pytest
 
+from dra_driver.backends.fake import specs
 from e2e import probe
+from e2e.devicecheck import __main__ as devicecheck
 from e2e.devicecheck import bundling, checks, containers, running
-from e2e.harness import binaries
-from tests.preload import building
+from e2e.harness import images
 
 GPU, SHARE, MIG = checks.CHECKS
 UUID = "GPU-11111111-2222-3333-4444-555555555555"
@@ -60,13 +64,21 @@ def _oom() -> probe.Error:
     return {"call": "cuMemAlloc_v2", "rc": 2, "name": "CUDA_ERROR_OUT_OF_MEMORY", "message": None}
 
 
-def _share_report(allocated: int, *, mapped: bool = True) -> probe.Report:
+def _share_report(
+    allocated: int, *, mapped: bool = True, refused: bool = True, kernel: bool = True
+) -> probe.Report:
     report = _report(
-        alloc={"device": 0, "allocated": allocated, "error": _oom()},
+        alloc={"device": 0, "allocated": allocated, "error": _oom() if refused else None},
         preload={"file": "/lib/libgpuquota.so\n", "mapped": mapped, "library": "x"},
     )
+    if not kernel:
+        report["kernel"] = None
     report["cuda"]["devices"][0]["total_memory"] = checks.SHARE_QUOTA
     return report
+
+
+def _holder(held: int, **changes: Any) -> probe.Report:
+    return _share_report(held, refused=held < checks.HOLDER_MAX, kernel=False, **changes)
 
 
 def test_a_whole_gpu_that_sees_its_uuid_and_runs_the_kernel_is_ok() -> None:
@@ -124,42 +136,83 @@ def test_fake_gpus_need_no_device_nodes_and_cannot_run_kernels() -> None:
     assert (result["ok"], result["kernel_ok"]) == (True, None)
 
 
-def test_a_share_must_stop_exactly_at_its_quota() -> None:
-    hit = checks.judge(SHARE, device="gpu-0-shared", report=_share_report(4 * GIB), real_gpus=True)
-    assert hit["ok"]
-    assert hit["quota"] == {"limit": 4 * GIB, "allocated": 4 * GIB, "hit": True}
-    over = checks.judge(SHARE, device="gpu-0-shared", report=_share_report(5 * GIB), real_gpus=True)
-    assert not over["ok"]
-    assert over["quota"] is not None
-    assert not over["quota"]["hit"]
+def _judge_share(main: probe.Report, holder: probe.Report) -> checks.ClaimResult:
+    return checks.judge(SHARE, device="gpu-0-shared", report=main, holder=holder, real_gpus=True)
 
 
-def test_a_share_without_the_quota_library_fails() -> None:
-    report = _share_report(4 * GIB, mapped=False)
-    result = checks.judge(SHARE, device="gpu-0-shared", report=report, real_gpus=True)
-    assert "the quota library is not loaded in the container" in result["errors"]
+@pytest.mark.parametrize(
+    ("allocated", "held"),
+    [(3 * GIB, 1 * GIB), (4 * GIB, 0), (3 * GIB + GIB // 2, GIB // 2)],
+    ids=["holder-first", "main-first", "interleaved"],
+)
+def test_a_shares_two_containers_fill_its_quota_exactly_together(allocated: int, held: int) -> None:
+    result = _judge_share(_share_report(allocated), _holder(held))
+    assert result["errors"] == []
+    assert result["quota"] == {"limit": 4 * GIB, "allocated": allocated, "held": held, "hit": True}
+
+
+@pytest.mark.parametrize(
+    ("allocated", "held"),
+    [(4 * GIB, 1 * GIB), (3 * GIB, 0), (5 * GIB, 0)],
+    ids=["two-accounts", "refused-early", "over-quota"],
+)
+def test_a_share_whose_containers_do_not_add_up_to_the_quota_fails(
+    allocated: int, held: int
+) -> None:
+    result = _judge_share(_share_report(allocated), _holder(held))
+    assert not result["ok"]
+    assert result["quota"] is not None
+    assert not result["quota"]["hit"]
+    assert any(error.startswith("quota 4294967296: allocated") for error in result["errors"])
+
+
+def test_a_share_must_be_refused_by_the_quota_not_stop_on_its_own() -> None:
+    result = _judge_share(_share_report(3 * GIB, refused=False), _holder(1 * GIB))
+    assert not result["ok"]
+    assert "then no error" in result["errors"][0]
+
+
+def test_a_share_without_the_quota_library_fails_in_either_container() -> None:
+    result = _judge_share(_share_report(3 * GIB), _holder(1 * GIB, mapped=False))
+    assert result["errors"] == ["the quota library is not loaded in container holder"]
+
+
+def test_what_the_holder_sees_wrong_is_named_as_the_holders() -> None:
+    holder = _holder(1 * GIB)
+    holder["env"] = {"GPU_DRA_GPU_0_SHARED_UUID": "GPU-99999999-2222-3333-4444-555555555555"}
+    result = _judge_share(_share_report(3 * GIB), holder)
+    assert [error.split(":")[0] for error in result["errors"]] == ["holder"]
+    assert "CUDA sees" in result["errors"][0]
+
+
+def test_the_share_pod_runs_main_and_holder_on_one_claim_with_the_fake_gpu() -> None:
+    env = containers.fake_driver_env(node="n", gpu_index=1, mig=False)
+    pod = containers.pod(
+        "share", node="n", image="img", claim="share", containers=SHARE.containers, env=env
+    )
+    spec = pod["spec"]
+    assert spec["resourceClaims"] == [{"name": "device", "resourceClaimName": "share"}]
+    assert [c["name"] for c in spec["containers"]] == ["holder", "main"]
+    for container in spec["containers"]:
+        assert container["command"] == [images.PROBE_PATH]
+        assert "--hold" in container["args"]  # both keep their memory until the pod goes
+        assert container["resources"] == {"claims": [{"name": "device"}]}
+        assert {"name": "FAKE_GPU_UUIDS", "value": specs.gpu_uuid("n", 1)} in container["env"]
+    assert spec["containers"][1]["args"] == list(SHARE.probe_args)
+
+
+def test_a_mig_claim_is_pinned_by_its_parent_and_sees_the_first_mig_device() -> None:
+    assert containers.pinned(gpu_index=2, mig=True) == [
+        'device.attributes["gpu.dra.dev"].parentIndex == 2'
+    ]
+    env = containers.fake_driver_env(node="n", gpu_index=2, mig=True)
+    assert env["FAKE_GPU_UUIDS"] == specs.mig_uuid(specs.gpu_uuid("n", 2), 1)
 
 
 def test_skipped_and_failed_claims() -> None:
     assert checks.skipped(MIG, "no MIG")["ok"]
     failed = checks.failed(GPU, device=None, error="not scheduled: 0/1 nodes")
     assert (failed["ok"], failed["errors"]) == (False, ["not scheduled: 0/1 nodes"])
-
-
-def test_update_ldcache_folders_stand_in_for_the_hook() -> None:
-    hooks = [
-        {
-            "hookName": "createContainer",
-            "path": "/h",
-            "args": ["nvidia-cdi-hook", "create-symlinks"],
-        },
-        {
-            "hookName": "createContainer",
-            "path": "/h",
-            "args": ["nvidia-cdi-hook", "update-ldcache", "--folder", "/usr/lib64", "--folder=/x"],
-        },
-    ]
-    assert containers._ldcache_folders(hooks) == ["/usr/lib64", "/x"]
 
 
 def test_the_bundle_carries_the_plugins_dependencies() -> None:
@@ -185,20 +238,11 @@ def test_the_archive_is_cut_into_pieces_that_join_back(tmp_path: pathlib.Path) -
 
 @pytest.mark.e2e
 @pytest.mark.timeout(300)
-def test_the_dry_run_passes_every_claim() -> None:
-    build = building.build(building.Flavour.PLAIN)
-    bin_dir = binaries.ensure_built()
+def test_the_dry_run_passes_every_claim_in_real_containers() -> None:
     # A short path: the kubelet's registry socket paths must stay under 108 bytes.
     work_dir = pathlib.Path(tempfile.mkdtemp(prefix="gdra-dc-", dir="/tmp"))
-    settings = running.Settings(
-        bin_dir=bin_dir,
-        work_dir=work_dir,
-        probe=probe.build(),
-        preload_library=build.library,
-        fake_driver=build.fakes,
-    )
     try:
-        summary = running.run(settings)
+        summary = running.run(devicecheck.dry_run_settings(work_dir))
     finally:
         shutil.rmtree(work_dir, ignore_errors=True)
     assert summary["error"] is None, summary["error"]
@@ -207,6 +251,17 @@ def test_the_dry_run_passes_every_claim() -> None:
     assert set(by_claim) == {"gpu", "share", "mig"}
     for claim in summary["claims"]:
         assert claim["ok"], claim
-    assert by_claim["share"]["quota"] == {"limit": 4 * GIB, "allocated": 4 * GIB, "hit": True}
+    assert by_claim["gpu"]["uuid_seen"] == specs.gpu_uuid(running.NODE, 0)
+    share = by_claim["share"]["quota"]
+    assert share is not None
+    assert (share["limit"], share["hit"]) == (4 * GIB, True)
+    assert share["allocated"] is not None
+    assert share["held"] is not None
+    assert share["allocated"] + share["held"] == 4 * GIB  # one account for both containers
     assert "-mig-" in (by_claim["mig"]["device"] or "")
+    mig_seen, mig_claimed = by_claim["mig"]["uuid_seen"], by_claim["mig"]["uuid_expected"]
+    assert mig_claimed is not None
+    assert mig_claimed.startswith("MIG-")
+    assert (mig_seen or "").split("-", 1)[1] == mig_claimed.split("-", 1)[1]
+    assert summary["leftovers"] == []
     assert summary["ok"]
