@@ -120,6 +120,9 @@ class Outcome:
 
     devices: tuple[model.PreparedDevice, ...] = ()
     error: str = ""
+    new: bool = False
+    """Prepared by this call (not an earlier one): undo it with `Preparer.unprepare` if the
+    caller refuses the claim after all."""
 
 
 class Preparer:
@@ -160,6 +163,8 @@ class Preparer:
             state = self._load()
             for claim in batch:
                 bound = log.bind(claim=str(claim.ref))
+                earlier = state.claims.get(claim.ref.uid)
+                known = earlier is not None and earlier.state is model.PrepareState.COMPLETED
                 try:
                     devices, state = self._prepare(claim, state)
                 except claims.ClaimError as exc:
@@ -170,7 +175,7 @@ class Preparer:
                     outcomes[claim.ref.uid] = Outcome(error=f"internal error: {exc!r}")
                 else:
                     bound.info("claim.prepared", devices=[d.device for d in devices])
-                    outcomes[claim.ref.uid] = Outcome(devices=devices)
+                    outcomes[claim.ref.uid] = Outcome(devices=devices, new=not known)
         return outcomes
 
     def unprepare(self, refs: Sequence[claims.ClaimRef]) -> dict[str, str]:

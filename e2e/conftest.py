@@ -17,14 +17,16 @@ import itertools
 import json
 import os
 import pathlib
+import shutil
 import signal
-from collections.abc import Generator, Iterator
+import tempfile
+from collections.abc import Callable, Generator, Iterator
 from typing import Any
 
 import pytest
 
 from dra_driver.backends.fake import mpscontrol
-from e2e.harness import binaries, clusters, controlplane, kube, objects
+from e2e.harness import binaries, clusters, containerd, controlplane, kube, nodeagents, objects
 
 _counter = itertools.count()
 
@@ -137,6 +139,53 @@ def compat_scenario(
     compat_control_plane: controlplane.ControlPlane, request: pytest.FixtureRequest
 ) -> Iterator[Scenario]:
     yield from _scenario(compat_control_plane, request)
+
+
+NodeFactory = Callable[..., nodeagents.PluginNode]
+
+
+@pytest.fixture
+def plugin_nodes(
+    scenario: Scenario, bin_dir: pathlib.Path, request: pytest.FixtureRequest
+) -> Iterator[NodeFactory]:
+    """Start fake nodes with our plugin: ``plugin_nodes(gpus, extra_args=..., runtime=...)``, each
+    in a work dir of its own (short, like /var/lib/kubelet: unix socket paths have a 108-byte
+    limit); `runtime` takes the work dir and the node's CDI dir and returns a `Containerd`. After
+    the test the nodes stop and their dirs go; a failed test gets their logs."""
+    started: list[tuple[nodeagents.PluginNode, pathlib.Path]] = []
+
+    def start(
+        gpus: str,
+        *,
+        extra_args: tuple[str, ...] = (),
+        runtime: Callable[[pathlib.Path, pathlib.Path], containerd.Containerd] | None = None,
+    ) -> nodeagents.PluginNode:
+        work_dir = pathlib.Path(tempfile.mkdtemp(prefix="gdra-", dir="/tmp"))
+        node = nodeagents.PluginNode(
+            plane=local(scenario.plane),
+            client=scenario.client,
+            bin_dir=bin_dir,
+            work_dir=work_dir,
+            name=f"{scenario.namespace}-node-{len(scenario.nodes)}",
+            gpus=gpus,
+            extra_args=extra_args,
+        )
+        started.append((node, work_dir))
+        scenario.nodes.append(node.name)
+        if runtime is not None:
+            node.runtime = runtime(work_dir, node.cdi_dir)
+        node.start()
+        return node
+
+    try:
+        yield start
+    finally:
+        report = getattr(request.node, "rep_call", None)
+        for node, work_dir in reversed(started):
+            if report is not None and report.failed:
+                request.node.add_report_section("teardown", f"{node.name}", node.log_tails())
+            node.stop()
+            shutil.rmtree(work_dir, ignore_errors=True)
 
 
 @pytest.hookimpl(wrapper=True)

@@ -34,6 +34,7 @@ from kubeletplugin import (
     health,
     metrics,
     mpsdeployments,
+    podclaims,
     publishing,
     registration,
     serving,
@@ -250,7 +251,12 @@ def run(args: argparse.Namespace, backend: backends.GpuBackend, stop: threading.
 
     def add_dra(server: grpc.Server) -> None:
         draservice.register(
-            server, preparer=preparer, fetch=fetcher.fetch, driver=args.driver_name, stats=stats
+            server,
+            preparer=preparer,
+            fetch=fetcher.fetch,
+            driver=args.driver_name,
+            stats=stats,
+            get_pod=podclaims.pod_getter(client),
         )
         health.register(server, board)
 

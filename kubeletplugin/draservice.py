@@ -1,7 +1,8 @@
 """The DRA gRPC service (v1 and v1beta1, one implementation): protobuf in, domain calls, protobuf out.
 
 NodePrepareResources: GET every claim, turn it into our part of its allocation, prepare the batch
-(`dra_driver.preparing`), answer one entry per claim. A claim that fails gets its ``error`` set;
+(`dra_driver.preparing`), refuse claims that would put two MPS daemons in one container
+(`podclaims`; a claim prepared by this call is undone again), answer one entry per claim. A claim that fails gets its ``error`` set;
 the call itself fails only if the request is malformed. v1beta1 is the same service without the
 ``share_id`` field, so the answer is built from the version's own message classes.
 """
@@ -16,7 +17,7 @@ import grpc
 import structlog
 
 from dra_driver import claims, preparing
-from kubeletplugin import metrics
+from kubeletplugin import metrics, podclaims
 from kubeletplugin.protos.dra.v1 import api_pb2 as v1
 from kubeletplugin.protos.dra.v1 import api_pb2_grpc as v1_grpc
 from kubeletplugin.protos.dra.v1beta1 import api_pb2 as v1beta1
@@ -37,10 +38,12 @@ class DraService:
         fetch: Fetch,
         driver: str,
         stats: metrics.Metrics,
+        get_pod: podclaims.GetPod | None = None,
         messages: types.ModuleType = v1,
     ) -> None:
         self._preparer = preparer
         self._fetch = fetch
+        self._get_pod = get_pod
         self._driver = driver
         self._stats = stats
         self._pb = messages
@@ -50,14 +53,19 @@ class DraService:
             refs = [_ref(claim, context) for claim in request.claims]
             answers: dict[str, Any] = {}
             batch = []
+            objects: dict[claims.ClaimUID, dict[str, Any]] = {}
             for ref in refs:
                 try:
                     obj = self._fetch(ref)
                     batch.append(claims.allocated(obj, ref=ref, driver=self._driver))
+                    objects[ref.uid] = obj
                 except claims.ClaimError as exc:
                     log.warning("claim.rejected", claim=str(ref), error=str(exc))
                     answers[ref.uid] = self._pb.NodePrepareResourceResponse(error=str(exc))
-            for uid, outcome in self._preparer.prepare(batch).items():
+            outcomes = self._preparer.prepare(batch)
+            for refused, message in self._refused(batch, objects, outcomes).items():
+                outcomes[refused] = preparing.Outcome(error=message)
+            for uid, outcome in outcomes.items():
                 answers[uid] = self._answer(outcome)
             self._count_errors("prepare", answers.values())
             self._count_devices()
@@ -74,6 +82,33 @@ class DraService:
             self._count_errors("unprepare", answers.values())
             self._count_devices()
             return self._pb.NodeUnprepareResourcesResponse(claims=answers)
+
+    def _refused(
+        self,
+        batch: list[claims.AllocatedClaim],
+        objects: dict[claims.ClaimUID, dict[str, Any]],
+        outcomes: dict[str, preparing.Outcome],
+    ) -> dict[claims.ClaimUID, str]:
+        """Claims refused after all (MPS daemons mixed in a container); those this call prepared
+        are unprepared again."""
+        if self._get_pod is None:
+            return {}
+        prepared = {
+            ref.uid: outcomes[ref.uid].devices
+            for ref in (claim.ref for claim in batch)
+            if not outcomes[ref.uid].error
+        }
+        try:
+            refused = podclaims.mixed_daemons(objects, prepared, get_pod=self._get_pod)
+        except claims.ClaimError as exc:  # the pods could not be read: retry the whole batch
+            refused = {uid: str(exc) for uid in prepared}
+        undo = [c.ref for c in batch if c.ref.uid in refused and outcomes[c.ref.uid].new]
+        for uid, error in self._preparer.unprepare(undo).items():
+            if error:
+                log.error("claim.refused_undo_failed", claim=uid, error=error)
+        for uid, message in refused.items():
+            log.warning("claim.refused", claim=uid, error=message)
+        return refused
 
     def _answer(self, outcome: preparing.Outcome) -> Any:
         if outcome.error:
