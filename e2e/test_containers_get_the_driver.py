@@ -23,16 +23,13 @@ from __future__ import annotations
 
 import functools
 import pathlib
-import shutil
-import tempfile
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 from dra_driver.backends.fake import specs
 from e2e import probe
-from e2e.conftest import Scenario, local
+from e2e.conftest import NodeFactory, Scenario
 from e2e.harness import containerd, images, kube, nodeagents, objects, workloads
 from tests.driverroot import nvidiactk, synthetic
 from tests.preload import building
@@ -50,43 +47,19 @@ MPS_CONFIG = {
 
 
 @pytest.fixture
-def node(
-    scenario: Scenario, bin_dir: pathlib.Path, request: pytest.FixtureRequest
-) -> Iterator[nodeagents.PluginNode]:
-    work_dir = pathlib.Path(tempfile.mkdtemp(prefix="gdra-", dir="/tmp"))
+def node(plugin_nodes: NodeFactory, tmp_path: pathlib.Path) -> nodeagents.PluginNode:
     plain = building.build(building.Flavour.PLAIN)
     root = synthetic.create(
-        work_dir / "driver-base",
+        tmp_path / "driver-base",
         fakes=plain.fakes,
         gpu_minors=(0, 1, 2, 3),
         mig=[synthetic.MigInstance(gpu=1, gi=gi, ci=0) for gi in range(1, 8)],
     )
-    node = nodeagents.PluginNode(
-        plane=local(scenario.plane),
-        client=scenario.client,
-        bin_dir=bin_dir,
-        work_dir=work_dir,
-        name=f"{scenario.namespace}-driver-node",
-        gpus="4xA100-40GB",
-        extra_args=(
-            f"--driver-root={root.driver_root}",
-            f"--dev-root={root.dev_root}",
-            f"--proc-root={root.proc_root}",
-            f"--nvidia-cdi-hook-source={nvidiactk.build() / 'nvidia-cdi-hook'}",
-            f"--preload-library={plain.library}",
-        ),
+    return plugin_nodes(
+        "4xA100-40GB",
+        extra_args=(*nvidiactk.plugin_flags(root), f"--preload-library={plain.library}"),
+        runtime=functools.partial(containerd.for_node, probe=probe.build()),
     )
-    node.runtime = containerd.for_node(work_dir, node.cdi_dir, probe=probe.build())
-    scenario.nodes.append(node.name)
-    try:
-        node.start()
-        yield node
-    finally:
-        report = getattr(request.node, "rep_call", None)
-        if report is not None and report.failed:
-            request.node.add_report_section("teardown", "node agents", node.log_tails())
-        node.stop()
-        shutil.rmtree(work_dir, ignore_errors=True)
 
 
 def _on_gpu(index: int) -> list[str]:

@@ -21,8 +21,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from e2e.conftest import Scenario, local
-from e2e.harness import kube, nodeagents, objects
+from e2e.conftest import NodeFactory, Scenario
+from e2e.harness import kube, objects
 from kubeletplugin import serving
 from tests.driverroot import nvidiactk, synthetic
 from tests.kubeletplugin.test_liveness_probe import NOT_SERVING, SERVING, check
@@ -49,68 +49,50 @@ def root() -> Iterator[synthetic.SyntheticRoot]:
 
 
 def test_an_incomplete_driver_root_fails_claims_with_the_reason_until_it_is_complete(
-    scenario: Scenario, bin_dir: pathlib.Path, root: synthetic.SyntheticRoot
+    scenario: Scenario, plugin_nodes: NodeFactory, root: synthetic.SyntheticRoot
 ) -> None:
     libcuda = root.library_dir / f"libcuda.so.{root.driver_version}"
     hidden = libcuda.with_name("hidden")
     libcuda.rename(hidden)
     health, metrics = _free_port(), _free_port()
-    work_dir = pathlib.Path(tempfile.mkdtemp(prefix="gdra-", dir="/tmp"))
-    hook_source = nvidiactk.build() / "nvidia-cdi-hook"
-    node = nodeagents.PluginNode(
-        plane=local(scenario.plane),
-        client=scenario.client,
-        bin_dir=bin_dir,
-        work_dir=work_dir,
-        name=f"{scenario.namespace}-driver-node",
-        gpus="1xL4",
+    node = plugin_nodes(
+        "1xL4",
         extra_args=(
-            f"--driver-root={root.driver_root}",
-            f"--dev-root={root.dev_root}",
-            f"--proc-root={root.proc_root}",
-            f"--nvidia-cdi-hook-source={hook_source}",
+            *nvidiactk.plugin_flags(root),
             "--driver-check-interval=0.5",
             f"--healthcheck-port={health}",
             f"--metrics-port={metrics}",
         ),
     )
-    scenario.nodes.append(node.name)
-    try:
-        node.start()
-        client, ns = scenario.client, scenario.namespace
-        assert check(health, serving.READINESS) == NOT_SERVING
-        assert _metric(metrics, "gpu_dra_driver_root_ready") == 0.0
-        objects.create_claimed_pod(
-            client, ns, "gpu", node=node.name, requests=[objects.request("gpu", "gpu.dra.dev")]
-        )
-        record = kube.wait_for(
-            lambda: (r := node.record(ns, "gpu")) and r.get("error") and r, what="prepare failed"
-        )
-        assert "the node's NVIDIA driver is not usable" in record["error"]
-        assert f"no libcuda.so.{root.driver_version}" in record["error"]
-        assert list(node.cdi_dir.glob("k8s.gpu.dra.dev-claim_*")) == []
-        assert "driverroot.incomplete" in node.log_tails()
+    client, ns = scenario.client, scenario.namespace
+    assert check(health, serving.READINESS) == NOT_SERVING
+    assert _metric(metrics, "gpu_dra_driver_root_ready") == 0.0
+    objects.create_claimed_pod(
+        client, ns, "gpu", node=node.name, requests=[objects.request("gpu", "gpu.dra.dev")]
+    )
+    record = kube.wait_for(
+        lambda: (r := node.record(ns, "gpu")) and r.get("error") and r, what="prepare failed"
+    )
+    assert "the node's NVIDIA driver is not usable" in record["error"]
+    assert f"no libcuda.so.{root.driver_version}" in record["error"]
+    assert list(node.cdi_dir.glob("k8s.gpu.dra.dev-claim_*")) == []
+    assert "driverroot.incomplete" in node.log_tails()
 
-        hidden.rename(libcuda)
+    hidden.rename(libcuda)
 
-        kube.wait_for(
-            lambda: check(health, serving.READINESS) == SERVING, what="ready once complete"
-        )
-        assert _metric(metrics, "gpu_dra_driver_root_ready") == 1.0
-        prepared = kube.wait_for(
-            functools.partial(node.prepared_record, ns, "gpu"), what="prepared on retry"
-        )
-        container = prepared["containers"]["main"]
-        assert "NVIDIA_VISIBLE_DEVICES=void" in container["env"]
-        mounted = {m["containerPath"] for m in container["mounts"]}
-        assert f"/usr/lib/x86_64-linux-gnu/libcuda.so.{root.driver_version}" in mounted
-        assert {"/dev/nvidia0", "/dev/nvidiactl"} <= {n["path"] for n in container["deviceNodes"]}
-        installed = node.plugin_dir / "bin" / "nvidia-cdi-hook"
-        assert {h["path"] for h in container["hooks"]} == {str(installed)}
-        assert installed.read_bytes() == hook_source.read_bytes()
-    finally:
-        node.stop()
-        shutil.rmtree(work_dir, ignore_errors=True)
+    kube.wait_for(lambda: check(health, serving.READINESS) == SERVING, what="ready once complete")
+    assert _metric(metrics, "gpu_dra_driver_root_ready") == 1.0
+    prepared = kube.wait_for(
+        functools.partial(node.prepared_record, ns, "gpu"), what="prepared on retry"
+    )
+    container = prepared["containers"]["main"]
+    assert "NVIDIA_VISIBLE_DEVICES=void" in container["env"]
+    mounted = {m["containerPath"] for m in container["mounts"]}
+    assert f"/usr/lib/x86_64-linux-gnu/libcuda.so.{root.driver_version}" in mounted
+    assert {"/dev/nvidia0", "/dev/nvidiactl"} <= {n["path"] for n in container["deviceNodes"]}
+    installed = node.plugin_dir / "bin" / "nvidia-cdi-hook"
+    assert {h["path"] for h in container["hooks"]} == {str(installed)}
+    assert installed.read_bytes() == (nvidiactk.build() / "nvidia-cdi-hook").read_bytes()
 
 
 def _metric(port: int, name: str) -> float:

@@ -143,3 +143,14 @@ def generate(
         )
     spec: dict[str, Any] = json.loads(result.stdout)
     return spec
+
+
+def plugin_flags(root: synthetic.SyntheticRoot) -> tuple[str, ...]:
+    """Our plugin's flags for this root, with the ``nvidia-cdi-hook`` of the same toolkit build
+    installed by the plugin (so the e2e containers run the real hooks)."""
+    return (
+        f"--driver-root={root.driver_root}",
+        f"--dev-root={root.dev_root}",
+        f"--proc-root={root.proc_root}",
+        f"--nvidia-cdi-hook-source={build() / 'nvidia-cdi-hook'}",
+    )
