@@ -89,7 +89,9 @@ class Driver:
     def _current(self) -> spec.ContainerEdits:
         driver, proc = self.settings.roots.driver, self.settings.roots.proc
         cached = self._files
-        if cached is not None and cached.fingerprint == discovery.fingerprint(driver, proc):
+        if cached is not None and cached.fingerprint == discovery.fingerprint(
+            driver, proc, cached.library_folders
+        ):
             return self._edits
         files = discovery.discover(driver, proc, capabilities=self.settings.capabilities)
         self._edits = editing.driver_edits(files, driver, hook_path=str(self.settings.hook))

@@ -156,11 +156,14 @@ def kernel_module_version(proc: os.PathLike[str]) -> str:
     return found.group(1)
 
 
-def fingerprint(root: roots.Root, proc: os.PathLike[str]) -> tuple[object, ...]:
+def fingerprint(
+    root: roots.Root, proc: os.PathLike[str], folders: Iterable[str] = ()
+) -> tuple[object, ...]:
     """A cheap signature of the driver installation: a few ``stat`` calls and one small read.
 
     A driver upgrade replaces the kernel module (a new version string) and the files in the
-    library, binary and firmware folders (their modification times change).
+    library, binary and firmware folders (their modification times change); `folders` adds the
+    library folders discovery found elsewhere (``etc/ld.so.conf``).
     """
     try:
         with open(os.path.join(proc, "driver/nvidia/version"), "rb") as file:
@@ -168,7 +171,9 @@ def fingerprint(root: roots.Root, proc: os.PathLike[str]) -> tuple[object, ...]:
     except OSError:
         module = None
     stamps: list[object] = [module]
-    for folder in (*LIBRARY_FOLDERS, *BINARY_FOLDERS, "/lib/firmware/nvidia", *_conf_folders(root)):
+    for folder in dict.fromkeys(
+        (*LIBRARY_FOLDERS, *BINARY_FOLDERS, "/lib/firmware/nvidia", *folders)
+    ):
         try:
             status = os.stat(root.seen(folder))
         except OSError:
@@ -183,12 +188,12 @@ def discover(
 ) -> DriverFiles:
     """Everything a container of the driver's `capabilities` needs; raises if the root lacks it."""
     wanted = _capabilities(capabilities)
-    stamp = fingerprint(root, proc)
     version = kernel_module_version(proc)
     libcuda = _find_libcuda(root, version)
     folder = os.path.dirname(libcuda)
+    stamp = fingerprint(root, proc, [folder])
     libraries = _libraries(root, folder, version, wanted)
-    return DriverFiles(
+    files = DriverFiles(
         version=version,
         library_folders=(folder,),
         libraries=libraries,
@@ -198,6 +203,13 @@ def discover(
         sockets=tuple(path for path in SOCKETS if _exists(root, path)),
         fingerprint=stamp,
     )
+    # Files read during an upgrade may be half old, half new: such a result must not be cached.
+    if kernel_module_version(proc) != version or fingerprint(root, proc, [folder]) != stamp:
+        raise errors.IncompleteDriverRootError(
+            f"the driver under {root.host} changed while it was read (an upgrade?); "
+            "the next prepare looks again"
+        )
+    return files
 
 
 def _capabilities(capabilities: Iterable[str]) -> frozenset[str]:

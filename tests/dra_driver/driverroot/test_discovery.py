@@ -1,6 +1,6 @@
 """What discovery finds in a driver root, and how it refuses an incomplete one.
 
-Covers: the libraries of the compute and utility capabilities (and of ``all``), their links
+Covers: a driver changed while it is read is refused (never a mix of two versions); the libraries of the compute and utility capabilities (and of ``all``), their links
 (soname and dev links as one hop each, ``libcuda.so`` always), the legacy NVVM library, the binaries
 found on the root's PATH (a link resolved inside the root), the GSP firmware of the version, the
 sockets that exist; a root seen under another path than the host's; library folders from
@@ -169,3 +169,19 @@ def test_the_fingerprint_changes_with_an_upgrade_and_not_otherwise(
     layouts.library(driver_root.view, "libcuda", version="590.10.01")
 
     assert discovery.fingerprint(driver_root, proc) != before
+
+
+def test_a_driver_upgraded_while_it_is_read_is_refused(
+    driver_root: roots.Root, proc: pathlib.Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real = discovery._binaries
+
+    def upgrading(root: roots.Root, wanted: frozenset[str]) -> tuple[tuple[str, str], ...]:
+        layouts.library(root.view, "libcuda", version="590.10.01")
+        layouts.proc(proc, version="590.10.01")
+        return real(root, wanted)
+
+    monkeypatch.setattr(discovery, "_binaries", upgrading)
+
+    with pytest.raises(errors.IncompleteDriverRootError, match="changed while it was read"):
+        discovery.discover(driver_root, proc)
