@@ -7,6 +7,8 @@ where the per-claim accounting state lives. Format (one ``key=value`` per line):
     version=1
     device.GPU-8c6…memory_bytes=4294967296
     state_file=/var/run/gpu-dra/claims/<uid>/state
+    context_reserve_bytes=536870912      (when the GPU models are known: `quotadefaults`)
+    round_bytes=512
 
 The directory is mounted into every container of the claim (see `containeredits`).
 """
@@ -18,7 +20,7 @@ import shutil
 from collections.abc import Mapping
 
 from dra_driver import atomicfiles
-from dra_driver.isolation import quotastate
+from dra_driver.isolation import quotadefaults, quotastate
 
 FILE = "quota.conf"
 STATE = "state"
@@ -30,22 +32,40 @@ def claim_dir(claims_root: pathlib.Path, claim_uid: str) -> pathlib.Path:
     return claims_root / claim_uid
 
 
-def render(limits: Mapping[str, int], *, claim_uid: str) -> str:
+def render(
+    limits: Mapping[str, int],
+    *,
+    claim_uid: str,
+    defaults: quotadefaults.QuotaDefaults | None = None,
+) -> str:
     lines = ["version=1"]
     lines += [f"device.{uuid}.memory_bytes={limits[uuid]}" for uuid in sorted(limits)]
     lines.append(f"state_file={CONTAINER_ROOT}/{claim_uid}/{STATE}")
+    if defaults is not None:
+        lines.append(f"context_reserve_bytes={defaults.context_reserve_bytes}")
+        lines.append(f"round_bytes={defaults.round_bytes}")
     return "\n".join(lines) + "\n"
 
 
-def write(claims_root: pathlib.Path, claim_uid: str, limits: Mapping[str, int]) -> pathlib.Path:
+def write(
+    claims_root: pathlib.Path,
+    claim_uid: str,
+    limits: Mapping[str, int],
+    *,
+    products: Mapping[str, str] | None = None,
+) -> pathlib.Path:
     """Write the claim's quota config and a fresh accounting state (atomically); return the
-    claim's directory."""
+    claim's directory. `products` (GPU UUID -> NVML product name) adds the context reserve and
+    allocation rounding of those GPU models (`quotadefaults`)."""
+    defaults = None if products is None else quotadefaults.for_products(products.values())
     directory = claim_dir(claims_root, claim_uid)
     directory.mkdir(parents=True, exist_ok=True)
     uuids = sorted(limits)
     quotastate.create(directory / STATE, uuids, [limits[uuid] for uuid in uuids])
     atomicfiles.write_bytes(
-        directory / FILE, render(limits, claim_uid=claim_uid).encode(), mode=0o444
+        directory / FILE,
+        render(limits, claim_uid=claim_uid, defaults=defaults).encode(),
+        mode=0o444,
     )
     return directory
 
