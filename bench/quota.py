@@ -4,7 +4,9 @@ Run ``.venv/bin/python bench/quota.py`` from the repository root; one JSON objec
 progress to stderr. It builds ``preload/`` with make when needed, then times
 ``preload/testing/bench_alloc.c`` (1 MiB pairs against the fake libcuda, timed with
 clock_gettime in C) in runs that alternate between the fake called directly and the same program
-with ``libgpuquota.so`` in LD_PRELOAD and a claim config (limit well above what is used):
+with ``libgpuquota.so`` in LD_PRELOAD and a claim directory written by the plugin (limit well above
+what is used), mounted where the library finds it: a private mount namespace (needs root and
+``unshare``, `tests.preload.containers`):
 
 - one process: the added ns per pair (median over rounds of the difference of the runs' median
   batch means) and the added p99 of individually timed pairs;
@@ -37,6 +39,7 @@ if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
 from dra_driver.isolation import quotas
+from tests.preload import containers
 
 PRELOAD = REPO / "preload"
 GPU = "GPU-fa4e0000-0000-0000-0000-000000000000"  # the fake's device 0
@@ -80,25 +83,23 @@ class Bench:
         self.claims = 0
 
     def claim(self) -> pathlib.Path:
-        """A claim directory with the plugin's quota.conf; returns the config's path."""
+        """A claim directory as the plugin writes it (quota.conf and state file)."""
         self.claims += 1
-        directory = self.workdir / f"claim-{self.claims}"
-        directory.mkdir()
-        text = quotas.render({GPU: LIMIT}, claim_uid=directory.name).replace(
-            f"{quotas.CONTAINER_ROOT}/{directory.name}/state", str(directory / "state")
-        )
-        config = directory / quotas.FILE
-        config.write_text(text)
-        return config
+        return quotas.write(self.workdir, f"claim-{self.claims}", {GPU: LIMIT})
 
-    def env(self, library: pathlib.Path | None, config: pathlib.Path | None) -> dict[str, str]:
+    def env(self, library: pathlib.Path | None) -> dict[str, str]:
         env = {
             "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
             "LD_LIBRARY_PATH": str(self.root / "fake"),
         }
-        if library is not None and config is not None:
-            env |= {"LD_PRELOAD": str(library), "GPUQ_CONFIG": str(config)}
+        if library is not None:
+            env["LD_PRELOAD"] = str(library)
         return env
+
+    @staticmethod
+    def command(argv: list[str], claim: pathlib.Path | None) -> list[str]:
+        """`argv` as a container of `claim` runs it (directly without a claim)."""
+        return argv if claim is None else containers.command(argv, claims=[claim])
 
     def arguments(self, args: argparse.Namespace, *, live: int = 0) -> list[str]:
         return [
@@ -108,10 +109,10 @@ class Bench:
         ]
 
     def run(self, args: argparse.Namespace, library: pathlib.Path | None, *, live: int = 0) -> Run:
-        config = self.claim() if library is not None else None
+        claim = self.claim() if library is not None else None
         out = subprocess.run(
-            self.arguments(args, live=live),
-            env=self.env(library, config),
+            self.command(self.arguments(args, live=live), claim),
+            env=self.env(library),
             capture_output=True,
             text=True,
             check=True,
@@ -123,11 +124,11 @@ class Bench:
         self, args: argparse.Namespace, library: pathlib.Path | None, count: int
     ) -> list[Run]:
         """`count` processes at once (sharing one claim), started together."""
-        config = self.claim() if library is not None else None
+        claim = self.claim() if library is not None else None
         processes = [
             subprocess.Popen(
-                [*self.arguments(args), "--wait"],
-                env=self.env(library, config),
+                self.command([*self.arguments(args), "--wait"], claim),
+                env=self.env(library),
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
                 text=True,
@@ -156,7 +157,10 @@ class Bench:
             command = ["strace", "-f", "-qq", "-c", "-o", str(summary), str(self.program)]
             command += ["--batches", "1", "--pairs", str(pairs), "--samples", "0"]
             result = subprocess.run(
-                command, env=self.env(library, self.claim()), capture_output=True, check=False
+                self.command(command, self.claim()),
+                env=self.env(library),
+                capture_output=True,
+                check=False,
             )
             lines = summary.read_text().splitlines() if summary.exists() else []
             if result.returncode != 0 or not lines or lines[-1].split()[-1] != "total":
@@ -301,6 +305,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if not containers.available():
+        raise SystemExit(
+            "bench/quota.py mounts a claim in a mount namespace: needs root and unshare"
+        )
     progress("building preload/ (make)")
     make()
     print(json.dumps(measure(args), indent=2))

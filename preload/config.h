@@ -1,4 +1,4 @@
-/* quota.conf, the claim's limits as the kubelet plugin writes them (read-only in the container):
+/* quota.conf, one claim's limits as the kubelet plugin writes them (read-only in the container):
  *
  *     version=1
  *     device.<GPU-or-MIG-UUID>.memory_bytes=<int>     one line per limited device
@@ -6,8 +6,11 @@
  *     context_reserve_bytes=<int>                     optional, default 0
  *     round_bytes=<int>                               optional, default 1 (no rounding)
  *
- * Blank lines and lines starting with '#' are skipped; unknown keys are ignored so that a newer
- * plugin can add keys; anything malformed makes the whole file invalid (the library fails closed). */
+ * Parsed strictly, because a config the library misreads is a limit it does not enforce: each line
+ * is empty, a comment starting with '#', or exactly key=value with no blank or control character
+ * anywhere; every key is one of the above and appears once; numbers are decimal digits that fit
+ * in 64 bits. Anything else makes the file invalid (the library fails closed), with the line in
+ * the message. A newer plugin that adds keys must raise the version. */
 #ifndef GPUQ_CONFIG_H
 #define GPUQ_CONFIG_H
 
@@ -18,6 +21,7 @@
 #include "uuids.h"
 
 #define GPUQ_MAX_DEVICES 64
+#define GPUQ_CONFIG_MAX_BYTES 65536
 
 struct gpuq_config {
     char path[PATH_MAX];
@@ -30,10 +34,11 @@ struct gpuq_config {
     uint64_t round_bytes;           /* every allocation is counted rounded up to this */
 };
 
-/* Reads `path` into `config`: 0, or -1 with the reason (one line) in `why`. */
+/* Reads `path` into `config`: 0, or -1 with the reason (one line, "line N: …" where a line is to
+ * blame) in `why`. */
 int gpuq_config_load(const char *path, struct gpuq_config *config, char *why, size_t why_size);
 
-/* The index of the device with this UUID, or -1 when the claim does not limit it. */
+/* The index of the device with this UUID, or -1 when the config does not limit it. */
 int gpuq_config_find(const struct gpuq_config *config, const gpuq_uuid *uuid);
 
 #endif

@@ -2,6 +2,7 @@
 #define _GNU_SOURCE
 #include "process.h"
 
+#include <limits.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -39,40 +40,80 @@ static void fork_parent(void)
     pthread_mutex_unlock(&init_lock);
 }
 
-/* The child shares our open file description, hence our slot lock: drop the descriptor now (so
- * that our slot dies with us even if the child lives on) and claim a slot on first use. */
+/* The child must not pass for us: it lets go of our process byte at once (so that we count as
+ * dead when we die, and a claim's lock we die holding is taken over), but keeps our charge byte
+ * until it execs or exits, because it keeps our driver descriptors and with them our device
+ * memory just as long (statefile.h). It claims slots of its own on first use. */
 static void fork_child(void)
 {
     gpuq_map_fork_release();
-    if (gpuq_process.mode == GPUQ_MODE_ENFORCING && gpuq_process.state.fd >= 0) {
-        close(gpuq_process.state.fd);
-        gpuq_process.state.fd = -1;
+    if (gpuq_process.mode == GPUQ_MODE_ENFORCING) {
+        for (unsigned c = 0; c < gpuq_process.nclaims; c++)
+            gpuq_state_fork_child(&gpuq_process.claims[c].state);
         __atomic_store_n(&gpuq_process.reattach, 1, __ATOMIC_RELEASE);
     }
     pthread_mutex_unlock(&init_lock);
 }
 
-static void load_locked(void)
+/* The merged view of every claim's devices (process.h). */
+static void merge(void)
+{
+    struct gpuq_config *merged = &gpuq_process.config;
+    memset(merged, 0, sizeof *merged);
+    snprintf(merged->path, sizeof merged->path, "%s", GPUQ_CLAIMS_ROOT);
+    merged->round_bytes = 1;
+    for (unsigned c = 0; c < gpuq_process.nclaims; c++) {
+        const struct gpuq_config *config = &gpuq_process.claims[c].config;
+        for (unsigned dev = 0; dev < config->ndev; dev++, merged->ndev++) {
+            merged->uuid[merged->ndev] = config->uuid[dev];
+            memcpy(merged->uuid_text[merged->ndev], config->uuid_text[dev],
+                   sizeof merged->uuid_text[0]);
+            merged->memory_bytes[merged->ndev] = config->memory_bytes[dev];
+            gpuq_process.dev_claim[merged->ndev] = (unsigned char)c;
+        }
+        if (config->round_bytes > merged->round_bytes)
+            merged->round_bytes = config->round_bytes;
+    }
+}
+
+static int attach_all(void)
 {
     char why[512];
-    const char *path = getenv("GPUQ_CONFIG");
-    if (path == NULL || *path == '\0') {
-        gpuq_log(GPUQ_LOG_DEBUG, "GPUQ_CONFIG is not set: no quota in this process");
+    for (unsigned c = 0; c < gpuq_process.nclaims; c++) {
+        struct gpuq_claim *claim = &gpuq_process.claims[c];
+        if (gpuq_state_attach(&claim->state, &claim->config, why, sizeof why) == 0) {
+            gpuq_lock_clear_stale(&claim->state);
+            continue;
+        }
+        while (c-- > 0)
+            gpuq_state_detach(&gpuq_process.claims[c].state);
+        gpuq_process_fail_closed(claim->config.state_file, why);
+        return -1;
+    }
+    return 0;
+}
+
+static void load_locked(void)
+{
+    char file[PATH_MAX], why[512];
+    int found = gpuq_claims_find(gpuq_process.claims, &gpuq_process.nclaims, file, sizeof file,
+                                 why, sizeof why);
+    if (found > 0) {
+        gpuq_log(GPUQ_LOG_DEBUG, "%s does not exist: no quota in this process",
+                 GPUQ_CLAIMS_ROOT);
         __atomic_store_n(&gpuq_process.mode, GPUQ_MODE_INERT, __ATOMIC_RELEASE);
         return;
     }
-    if (gpuq_config_load(path, &gpuq_process.config, why, sizeof why) != 0) {
-        gpuq_process_fail_closed(path, why);
+    if (found < 0) {
+        gpuq_process_fail_closed(file, why);
         return;
     }
-    if (gpuq_state_attach(&gpuq_process.state, &gpuq_process.config, why, sizeof why) != 0) {
-        gpuq_process_fail_closed(gpuq_process.config.state_file, why);
+    if (attach_all() != 0)
         return;
-    }
-    gpuq_lock_clear_stale(&gpuq_process.state);
+    merge();
     pthread_atfork(fork_prepare, fork_parent, fork_child);
-    gpuq_log(GPUQ_LOG_DEBUG, "%s: enforcing %u device limit(s), process slot %u", path,
-             gpuq_process.config.ndev, gpuq_process.state.slot);
+    gpuq_log(GPUQ_LOG_DEBUG, "%s: enforcing %u device limit(s) of %u claim(s)", GPUQ_CLAIMS_ROOT,
+             gpuq_process.config.ndev, gpuq_process.nclaims);
     __atomic_store_n(&gpuq_process.mode, GPUQ_MODE_ENFORCING, __ATOMIC_RELEASE);
 }
 
@@ -82,10 +123,14 @@ static void reattach_locked(void)
     __atomic_store_n(&gpuq_process.reattach, 0, __ATOMIC_RELAXED);
     gpuq_map_clear(); /* the parent's allocations are not ours to free */
     memset(gpuq_process.context_charged, 0, sizeof gpuq_process.context_charged);
-    if (gpuq_state_reattach(&gpuq_process.state, why, sizeof why) != 0)
-        gpuq_process_fail_closed(gpuq_process.state.path, why);
-    else
-        gpuq_lock_clear_stale(&gpuq_process.state);
+    for (unsigned c = 0; c < gpuq_process.nclaims; c++) {
+        struct gpuq_state *state = &gpuq_process.claims[c].state;
+        if (gpuq_state_reattach(state, why, sizeof why) != 0) {
+            gpuq_process_fail_closed(state->path, why);
+            return;
+        }
+        gpuq_lock_clear_stale(state);
+    }
 }
 
 enum gpuq_mode gpuq_process_mode(void)

@@ -5,7 +5,13 @@
 
 #include "statefile.h"
 
-void gpuq_lock(const struct gpuq_state *state);
+/* How long a process waits for a holder that is alive but does not let go (stopped with SIGSTOP,
+ * or a debugger's breakpoint) before the allocation waiting fails closed. While the lock word
+ * stays the same afterwards, later attempts fail at once instead of waiting again. */
+#define GPUQ_LOCK_TIMEOUT_MS 2000
+
+/* 0 with the lock held, or -1 (logged, naming the holder) when the holder kept it too long. */
+int gpuq_lock(struct gpuq_state *state);
 void gpuq_unlock(const struct gpuq_state *state);
 
 /* Right after claiming a slot: a lock word that names our slot was left by the slot's previous

@@ -1,4 +1,4 @@
-/* Creating, checking and mapping the claim's state file, and its process slots (statefile.h). */
+/* Checking and mapping the claim's state file, and its process slots (statefile.h). */
 #define _GNU_SOURCE
 #include "statefile.h"
 
@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "logging.h"
+#include "sigbus.h"
 
 #ifndef F_OFD_SETLK /* headers older than glibc 2.20; the kernel has them since 3.15 */
 #define F_OFD_GETLK 36
@@ -25,6 +26,8 @@ _Static_assert(offsetof(struct gpuq_state_header, usage) == 72, "usage offset");
 _Static_assert(offsetof(struct gpuq_state_header, high_water) == 640, "high_water offset");
 _Static_assert(offsetof(struct gpuq_state_header, uuid) == 704, "uuid offset");
 _Static_assert(offsetof(struct gpuq_state_header, limit) == 1728, "limit offset");
+_Static_assert(offsetof(struct gpuq_state_header, refused) == 2240, "refused offset");
+_Static_assert(offsetof(struct gpuq_state_header, kind) == 2752, "kind offset");
 
 static unsigned slot_size_for(unsigned ndev)
 {
@@ -41,51 +44,6 @@ static size_t file_size(unsigned nslots, unsigned ndev)
     return GPUQ_STATE_HEADER_SIZE + (size_t)nslots * slot_size_for(ndev);
 }
 
-static void header_for(const struct gpuq_config *config, struct gpuq_state_header *header)
-{
-    memset(header, 0, sizeof *header);
-    memcpy(header->magic, GPUQ_STATE_MAGIC, sizeof header->magic);
-    header->version = GPUQ_STATE_VERSION;
-    header->ndev = config->ndev;
-    header->nslots = GPUQ_STATE_DEFAULT_SLOTS;
-    header->slot_size = slot_size_for(config->ndev);
-    header->header_size = GPUQ_STATE_HEADER_SIZE;
-    for (unsigned dev = 0; dev < config->ndev; dev++) {
-        memcpy(header->uuid[dev], config->uuid[dev].bytes, 16);
-        header->limit[dev] = config->memory_bytes[dev];
-    }
-}
-
-/* Writes a complete file under a temporary name and links it into place, so that no process
- * ever sees a partial one; when another process wins the race, its file is used. */
-static int create(const struct gpuq_config *config, char *why, size_t why_size)
-{
-    char temporary[PATH_MAX + 32];
-    snprintf(temporary, sizeof temporary, "%s.%d.tmp", config->state_file, (int)getpid());
-    unlink(temporary); /* left by a dead process with our pid */
-    int fd = open(temporary, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
-    if (fd < 0) {
-        snprintf(why, why_size, "the state file is missing and cannot be created: %s",
-                 strerror(errno));
-        return -1;
-    }
-    struct gpuq_state_header header;
-    header_for(config, &header);
-    int failed = fchmod(fd, 0666) != 0 ||
-                 ftruncate(fd, (off_t)file_size(header.nslots, header.ndev)) != 0 ||
-                 pwrite(fd, &header, sizeof header, 0) != (ssize_t)sizeof header;
-    if (!failed && link(temporary, config->state_file) != 0 && errno != EEXIST)
-        failed = 1;
-    if (failed)
-        snprintf(why, why_size, "the state file is missing and cannot be created: %s",
-                 strerror(errno));
-    else
-        gpuq_log(GPUQ_LOG_INFO, "%s: created the claim's state file", config->state_file);
-    unlink(temporary);
-    close(fd);
-    return failed ? -1 : 0;
-}
-
 static int check(const struct gpuq_state_header *header, off_t size,
                  const struct gpuq_config *config, char *why, size_t why_size)
 {
@@ -99,15 +57,19 @@ static int check(const struct gpuq_state_header *header, off_t size,
              header->slot_size != slot_size_for(header->ndev))
         snprintf(why, why_size, "corrupt header (header_size %u, nslots %u, slot_size %u)",
                  header->header_size, header->nslots, header->slot_size);
-    else if ((size_t)size < file_size(header->nslots, header->ndev))
-        snprintf(why, why_size, "truncated: %lld bytes, the header needs %zu", (long long)size,
-                 file_size(header->nslots, header->ndev));
+    else if ((size_t)size != file_size(header->nslots, header->ndev))
+        snprintf(why, why_size, "%s: %lld bytes, the header needs exactly %zu",
+                 (size_t)size < file_size(header->nslots, header->ndev) ? "truncated"
+                                                                         : "wrong size",
+                 (long long)size, file_size(header->nslots, header->ndev));
     else if (header->ndev != config->ndev)
         snprintf(why, why_size, "made for %u devices, but the config %s names %u", header->ndev,
                  config->path, config->ndev);
     else {
         for (unsigned dev = 0; dev < config->ndev; dev++) {
-            if (memcmp(header->uuid[dev], config->uuid[dev].bytes, 16) != 0) {
+            uint8_t kind = (uint8_t)config->uuid_text[dev][0];
+            if (memcmp(header->uuid[dev], config->uuid[dev].bytes, 16) != 0 ||
+                (header->kind[dev] != 0 && header->kind[dev] != kind)) {
                 snprintf(why, why_size, "made for other devices than the config %s (%s)",
                          config->path, config->uuid_text[dev]);
                 return -1;
@@ -124,20 +86,33 @@ static int check(const struct gpuq_state_header *header, off_t size,
     return -1;
 }
 
-static int set_lock(int fd, int command, short type, off_t start, off_t length)
+static int set_lock(int fd, short type, off_t start, off_t length)
 {
     struct flock lock = {.l_type = type, .l_whence = SEEK_SET, .l_start = start, .l_len = length};
-    return fcntl(fd, command, &lock);
+    return fcntl(fd, F_OFD_SETLK, &lock);
+}
+
+/* 1 taken, 0 held by someone else, -1 error (errno set). */
+static int take_byte(int fd, off_t offset)
+{
+    if (set_lock(fd, F_WRLCK, offset, 1) == 0)
+        return 1;
+    return errno == EAGAIN || errno == EACCES ? 0 : -1;
 }
 
 static int claim_slot(struct gpuq_state *state, char *why, size_t why_size)
 {
     unsigned slot = 0;
     for (; slot < state->nslots; slot++) {
-        if (set_lock(state->fd, F_OFD_SETLK, F_WRLCK, slot_offset(state, slot),
-                     state->slot_size) == 0)
+        off_t offset = slot_offset(state, slot);
+        int charge = take_byte(state->charge_fd, offset + GPUQ_SLOT_CHARGE_BYTE);
+        int process = charge == 1 ? take_byte(state->process_fd, offset + GPUQ_SLOT_PROCESS_BYTE)
+                                  : 0;
+        if (charge == 1 && process == 1)
             break;
-        if (errno != EAGAIN && errno != EACCES) {
+        if (charge == 1) /* another process is between taking the two bytes */
+            set_lock(state->charge_fd, F_UNLCK, offset + GPUQ_SLOT_CHARGE_BYTE, 1);
+        if (charge < 0 || process < 0) {
             snprintf(why, why_size, "cannot lock a process slot (F_OFD_SETLK): %s",
                      strerror(errno));
             return -1;
@@ -164,18 +139,47 @@ static int claim_slot(struct gpuq_state *state, char *why, size_t why_size)
     return 0;
 }
 
-static int open_file(struct gpuq_state *state, const struct gpuq_config *config, char *why,
-                     size_t why_size)
+/* Both descriptors, each its own open file description (OFD locks belong to those). */
+static int open_both(struct gpuq_state *state, char *why, size_t why_size)
 {
-    int fd = open(state->path, O_RDWR | O_CLOEXEC);
-    if (fd < 0 && errno == ENOENT && config != NULL) {
-        if (create(config, why, why_size) != 0)
-            return -1;
-        fd = open(state->path, O_RDWR | O_CLOEXEC);
+    state->charge_fd = open(state->path, O_RDWR | O_CLOEXEC | O_NOCTTY);
+    state->process_fd =
+        state->charge_fd < 0 ? -1 : open(state->path, O_RDWR | O_CLOEXEC | O_NOCTTY);
+    if (state->process_fd >= 0)
+        return 0;
+    snprintf(why, why_size, "cannot open%s: %s",
+             errno == ENOENT ? " (the plugin creates it at Prepare)" : "", strerror(errno));
+    if (state->charge_fd >= 0)
+        close(state->charge_fd);
+    state->charge_fd = -1;
+    return -1;
+}
+
+static void close_both(struct gpuq_state *state)
+{
+    if (state->charge_fd >= 0)
+        close(state->charge_fd);
+    if (state->process_fd >= 0)
+        close(state->process_fd);
+    state->charge_fd = state->process_fd = -1;
+}
+
+/* Maps the checked file, guarded against SIGBUS before anything touches the mapping. */
+static int map(struct gpuq_state *state, char *why, size_t why_size)
+{
+    void *mapped =
+        mmap(NULL, state->map_size, PROT_READ | PROT_WRITE, MAP_SHARED, state->charge_fd, 0);
+    if (mapped == MAP_FAILED) {
+        snprintf(why, why_size, "cannot map: %s", strerror(errno));
+        return -1;
     }
-    if (fd < 0)
-        snprintf(why, why_size, "cannot open: %s", strerror(errno));
-    return fd;
+    if (gpuq_sigbus_guard(mapped, state->map_size, &state->damaged) != 0) {
+        snprintf(why, why_size, "cannot guard the mapping against SIGBUS: %s", strerror(errno));
+        munmap(mapped, state->map_size);
+        return -1;
+    }
+    state->header = mapped;
+    return 0;
 }
 
 int gpuq_state_attach(struct gpuq_state *state, const struct gpuq_config *config, char *why,
@@ -183,14 +187,15 @@ int gpuq_state_attach(struct gpuq_state *state, const struct gpuq_config *config
 {
     memset(state, 0, sizeof *state);
     snprintf(state->path, sizeof state->path, "%s", config->state_file);
-    int fd = open_file(state, config, why, why_size);
-    if (fd < 0)
+    if (open_both(state, why, why_size) != 0)
         return -1;
     struct gpuq_state_header header;
     struct stat status;
-    ssize_t n = pread(fd, &header, sizeof header, 0);
-    if (n < 0 || fstat(fd, &status) != 0) {
+    ssize_t n = pread(state->charge_fd, &header, sizeof header, 0);
+    if (n < 0 || fstat(state->charge_fd, &status) != 0) {
         snprintf(why, why_size, "cannot read: %s", strerror(errno));
+    } else if (!S_ISREG(status.st_mode)) {
+        snprintf(why, why_size, "not a regular file");
     } else if (n != (ssize_t)sizeof header) {
         snprintf(why, why_size, "truncated: %lld bytes, shorter than its header",
                  (long long)status.st_size);
@@ -201,40 +206,53 @@ int gpuq_state_attach(struct gpuq_state *state, const struct gpuq_config *config
         state->map_size = file_size(header.nslots, header.ndev);
         state->file_dev = status.st_dev;
         state->file_ino = status.st_ino;
-        void *map = mmap(NULL, state->map_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-        if (map == MAP_FAILED) {
-            snprintf(why, why_size, "cannot map: %s", strerror(errno));
-        } else {
-            state->header = map;
-            state->fd = fd;
-            if (claim_slot(state, why, why_size) == 0)
+        if (map(state, why, why_size) == 0) {
+            if (!gpuq_state_damaged(state) && claim_slot(state, why, why_size) == 0)
                 return 0;
-            munmap(map, state->map_size);
+            if (gpuq_state_damaged(state))
+                gpuq_state_describe_damage(state, why, why_size);
+            gpuq_sigbus_unguard(state->header);
+            munmap(state->header, state->map_size);
             state->header = NULL;
         }
     }
-    close(fd);
-    state->fd = -1;
+    close_both(state);
     return -1;
+}
+
+void gpuq_state_detach(struct gpuq_state *state)
+{
+    if (state->header != NULL) {
+        gpuq_sigbus_unguard(state->header);
+        munmap(state->header, state->map_size);
+        state->header = NULL;
+    }
+    close_both(state);
+}
+
+void gpuq_state_fork_child(struct gpuq_state *state)
+{
+    /* charge_fd stays open, unnamed, for as long as this child lives (see statefile.h). */
+    if (state->process_fd >= 0)
+        close(state->process_fd);
+    state->charge_fd = state->process_fd = -1;
 }
 
 int gpuq_state_reattach(struct gpuq_state *state, char *why, size_t why_size)
 {
     struct stat status;
-    int fd = open_file(state, NULL, why, why_size);
-    if (fd < 0)
+    state->stuck_word = 0;
+    if (open_both(state, why, why_size) != 0)
         return -1;
-    if (fstat(fd, &status) != 0 || status.st_dev != state->file_dev ||
+    if (fstat(state->charge_fd, &status) != 0 || status.st_dev != state->file_dev ||
         status.st_ino != state->file_ino) {
         snprintf(why, why_size, "was replaced after this process's parent opened it");
-        close(fd);
+        close_both(state);
         return -1;
     }
-    state->fd = fd;
     if (claim_slot(state, why, why_size) == 0)
         return 0;
-    close(fd);
-    state->fd = -1;
+    close_both(state);
     return -1;
 }
 
@@ -244,15 +262,43 @@ uint64_t *gpuq_state_slot_used(const struct gpuq_state *state, unsigned slot)
     return (uint64_t *)(void *)(base + GPUQ_SLOT_USED_OFFSET);
 }
 
-int gpuq_state_slot_is_dead(const struct gpuq_state *state, unsigned slot)
+uint64_t gpuq_state_slot_pid(const struct gpuq_state *state, unsigned slot)
+{
+    return __atomic_load_n(gpuq_state_slot_used(state, slot) - 1, __ATOMIC_RELAXED);
+}
+
+/* Whether anyone (another open file description) locks `length` bytes at `offset` of `slot`. */
+static int unlocked(const struct gpuq_state *state, unsigned slot, off_t offset, off_t length)
 {
     struct flock lock = {.l_type = F_WRLCK,
                          .l_whence = SEEK_SET,
-                         .l_start = slot_offset(state, slot),
-                         .l_len = state->slot_size};
-    if (fcntl(state->fd, F_OFD_GETLK, &lock) != 0)
+                         .l_start = slot_offset(state, slot) + offset,
+                         .l_len = length};
+    int fd = state->charge_fd >= 0 ? state->charge_fd : state->process_fd;
+    if (fd < 0 || fcntl(fd, F_OFD_GETLK, &lock) != 0)
         return 0; /* cannot tell: assume alive */
     return lock.l_type == F_UNLCK;
+}
+
+int gpuq_state_slot_is_dead(const struct gpuq_state *state, unsigned slot)
+{
+    return unlocked(state, slot, 0, state->slot_size);
+}
+
+int gpuq_state_process_is_dead(const struct gpuq_state *state, unsigned slot)
+{
+    return unlocked(state, slot, GPUQ_SLOT_PROCESS_BYTE, 1);
+}
+
+void gpuq_state_describe_damage(const struct gpuq_state *state, char *why, size_t why_size)
+{
+    struct stat status;
+    int fd = state->charge_fd >= 0 ? state->charge_fd : state->process_fd;
+    if (fd >= 0 && fstat(fd, &status) == 0 && (size_t)status.st_size < state->map_size)
+        snprintf(why, why_size, "truncated while in use (%lld bytes, %zu expected)",
+                 (long long)status.st_size, state->map_size);
+    else
+        snprintf(why, why_size, "overwritten while in use (its header lost the magic)");
 }
 
 static unsigned slots_in_use(const struct gpuq_state *state)

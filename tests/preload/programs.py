@@ -3,7 +3,8 @@
 Every program prints one line per command, ``<command> [name] key=value …`` (see
 ``harness_commands.c``). `run` runs a whole command list; `Session` drives a program over stdin,
 one command at a time, for tests where processes must interleave. Every finished run is checked
-for sanitizer reports.
+for sanitizer reports. Programs run as in a container (`containers`): the claims named by their
+`Environment` under the claims root, and no claims root at all when it names none.
 """
 
 from __future__ import annotations
@@ -19,7 +20,9 @@ import time
 from collections.abc import Mapping, Sequence
 from types import TracebackType
 
-from tests.preload import building
+import pytest
+
+from tests.preload import building, containers
 
 SANITIZER_MARKERS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:")
 
@@ -71,14 +74,42 @@ def check_sanitizers(stderr: str) -> None:
     assert not found, f"sanitizer report:\n{stderr}"
 
 
+class Environment(dict[str, str]):
+    """The environment variables of a program, and the claim directories its container shows
+    under the claims root (``None``: no claims root)."""
+
+    def __init__(
+        self, variables: Mapping[str, str], *, claims: Sequence[pathlib.Path] | None
+    ) -> None:
+        super().__init__(variables)
+        self.claims = None if claims is None else tuple(claims)
+
+
+def _claims_of(env: Mapping[str, str]) -> tuple[pathlib.Path, ...] | None:
+    return env.claims if isinstance(env, Environment) else None
+
+
+def command(argv: Sequence[str], env: Mapping[str, str]) -> list[str]:
+    """`argv` wrapped to run in the container `env` describes (`containers`)."""
+    claims = _claims_of(env)
+    if claims is not None and not containers.available():
+        pytest.skip("claims are mounted in a mount namespace: needs root and unshare")
+    return containers.command(argv, claims=claims)
+
+
 def environment(
     build: building.Build,
     *,
     config: pathlib.Path | None = None,
+    claims: Sequence[pathlib.Path] | None = None,
     preload: bool = True,
     extra: Mapping[str, str] | None = None,
-) -> dict[str, str]:
-    """A clean environment: the fakes on the library path, the library preloaded."""
+) -> Environment:
+    """A clean environment: the fakes on the library path, the library preloaded, and the claim
+    directories to mount: `claims`, or the directory of `config` (a claim's quota.conf). No
+    environment variable tells the library about its claims."""
+    if config is not None:
+        claims = (*(claims or ()), config.parent)
     env = {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
         "LD_LIBRARY_PATH": str(build.fakes),
@@ -87,10 +118,8 @@ def environment(
     }
     if preload:
         env["LD_PRELOAD"] = build.preload()
-    if config is not None:
-        env["GPUQ_CONFIG"] = str(config)
     env.update(extra or {})
-    return env
+    return Environment(env, claims=claims)
 
 
 def run(
@@ -105,9 +134,9 @@ def run(
 ) -> Output:
     """Runs `program` (a test program's name, or a path) with `options`, then `commands`."""
     path = program if "/" in program else str(build.program(program))
-    command = [path, *options, *commands.split()]
+    argv = command([path, *options, *commands.split()], env)
     result = subprocess.run(
-        command,
+        argv,
         env=dict(env),
         capture_output=True,
         text=True,
@@ -131,11 +160,12 @@ class Session:
         *,
         env: Mapping[str, str],
     ) -> None:
+        argv = command([str(build.program(program)), *commands.split()], env)
         # Lives as long as the session; closed in __exit__.
         self._stderr = tempfile.TemporaryFile()  # noqa: SIM115
         self._buffer = b""
         self.process = subprocess.Popen(
-            [str(build.program(program)), *commands.split()],
+            argv,
             env=dict(env),
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,

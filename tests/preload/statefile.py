@@ -3,9 +3,10 @@
 The layout and the writer are the plugin's (`dra_driver.isolation.quotastate`); the reader is
 here: native byte order (little-endian on x86_64 and aarch64), a 4096-byte header (magic,
 version, ndev, nslots, slot_size, header_size; the lock word at 64, the claim's usage per device
-at 72, the high-water slot mark at 640, UUIDs at 704, limits at 1728), then ``nslots`` slots of
-``slot_size`` bytes, each ``{u64 generation, u64 pid, u64 used[ndev]}``. A file made by the plugin
-is all zeros past the fields `create` sets.
+at 72, the high-water slot mark at 640, UUIDs at 704, limits at 1728, refusals at 2240, UUID kinds
+at 2752), then ``nslots`` slots of ``slot_size`` bytes, each ``{u64 generation, u64 pid, u64
+used[ndev]}``. A file made by the plugin is all zeros past the fields `create` sets. (The plugin's
+own reader, for metrics, is `quotastate.read`.)
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ USAGE_OFFSET = quotastate.USAGE_OFFSET
 HIGH_WATER_OFFSET = quotastate.HIGH_WATER_OFFSET
 UUID_OFFSET = quotastate.UUID_OFFSET
 LIMIT_OFFSET = quotastate.LIMIT_OFFSET
+REFUSED_OFFSET = quotastate.REFUSED_OFFSET
 _FIELDS = quotastate.FIELDS
 
 
@@ -45,6 +47,7 @@ class State:
     limits: tuple[int, ...]
     usage: tuple[int, ...]
     """The header's per-device usage (the sum over slots)."""
+    refused: tuple[int, ...]
     nslots: int
     slot_size: int
     lock: int
@@ -81,6 +84,7 @@ def read(path: pathlib.Path) -> State:
         uuids=tuple(data[UUID_OFFSET + 16 * i : UUID_OFFSET + 16 * (i + 1)] for i in range(ndev)),
         limits=struct.unpack_from(f"<{ndev}Q", data, LIMIT_OFFSET),
         usage=struct.unpack_from(f"<{ndev}Q", data, USAGE_OFFSET),
+        refused=struct.unpack_from(f"<{ndev}Q", data, REFUSED_OFFSET),
         nslots=nslots,
         slot_size=size,
         lock=lock,

@@ -1,10 +1,12 @@
 """A missing or broken config or state file fails closed, never open and never with a crash.
 
 Covers, per problem: every allocation returns CUDA_ERROR_OUT_OF_MEMORY, cuMemGetInfo_v2 reports
-nothing free, exactly one message on stderr names the file and the problem, and the program runs
-to its end. Problems: the config missing, unreadable, of another version, malformed, with a bad
-number or UUID, without state_file; the state file with bad magic, another version, truncated,
-made for other devices or limits, or missing in a directory that does not exist.
+nothing free, exactly one message on stderr names the file (as the container sees it) and the
+problem, and the program runs to its end. Problems: the config missing, unreadable, of another
+version, malformed, with a bad number or UUID, without state_file; the state file with bad magic,
+another version, truncated, longer than its layout, made for other devices or limits, missing
+(the library creates none), or named in a directory that does not exist. (Strict parsing has its
+own table: test_config_parsing.py.)
 """
 
 from __future__ import annotations
@@ -25,44 +27,48 @@ OOM = 2
 @dataclasses.dataclass(frozen=True)
 class Breakage:
     id: str
-    breaks: Callable[[claims.Claim], pathlib.Path]
-    """Breaks the claim; returns the file the message must name."""
+    breaks: Callable[[claims.Claim], str]
+    """Breaks the claim; returns the file the message must name (its path in the container)."""
     problem: str
 
 
-def _rewrite_config(claim: claims.Claim, old: str, new: str) -> pathlib.Path:
-    claim.config.chmod(0o644)
-    claim.config.write_text(claim.config.read_text().replace(old, new))
-    return claim.config
+def _rewrite_config(claim: claims.Claim, old: str, new: str) -> str:
+    claim.rewrite(old, new)
+    return claim.config_inside
 
 
-def _missing_config(claim: claims.Claim) -> pathlib.Path:
+def _missing_config(claim: claims.Claim) -> str:
     claim.config.unlink()
-    return claim.config
+    return claim.config_inside
 
 
-def _config_is_a_directory(claim: claims.Claim) -> pathlib.Path:
+def _config_is_a_directory(claim: claims.Claim) -> str:
     claim.config.unlink()
     claim.config.mkdir()
-    return claim.config
+    return claim.config_inside
 
 
 def _state_made(
     uuids: list[str], limits: list[int], patch: Callable[[bytearray], None]
-) -> Callable[[claims.Claim], pathlib.Path]:
-    def breaks(claim: claims.Claim) -> pathlib.Path:
+) -> Callable[[claims.Claim], str]:
+    def breaks(claim: claims.Claim) -> str:
         statefile.create(claim.state, uuids, limits)
         data = bytearray(claim.state.read_bytes())
         patch(data)
         claim.state.write_bytes(bytes(data))
-        return claim.state
+        return claim.state_inside
 
     return breaks
 
 
-def _state_dir_missing(claim: claims.Claim) -> pathlib.Path:
-    gone = claim.directory / "gone" / "state"
-    _rewrite_config(claim, f"state_file={claim.state}", f"state_file={gone}")
+def _state_missing(claim: claims.Claim) -> str:
+    claim.state.unlink()
+    return claim.state_inside
+
+
+def _state_dir_missing(claim: claims.Claim) -> str:
+    gone = f"{pathlib.PurePosixPath(claim.state_inside).parent}/gone/state"
+    _rewrite_config(claim, f"state_file={claim.state_inside}", f"state_file={gone}")
     return gone
 
 
@@ -75,6 +81,10 @@ def _set(offset: int, value: bytes) -> Callable[[bytearray], None]:
 
 def _truncate(data: bytearray) -> None:
     del data[8192:]
+
+
+def _lengthen(data: bytearray) -> None:
+    data += bytes(4096)
 
 
 BREAKAGES = [
@@ -93,14 +103,14 @@ BREAKAGES = [
     Breakage(
         "config-bad-number",
         lambda c: _rewrite_config(c, f"={100 * MiB}", "=lots"),
-        "is no byte count",
+        "is not a byte count",
     ),
     Breakage(
-        "config-bad-uuid", lambda c: _rewrite_config(c, GPU0, "GPU-0"), "names no GPU or MIG UUID"
+        "config-bad-uuid", lambda c: _rewrite_config(c, GPU0, "GPU-0"), "is no GPU or MIG UUID"
     ),
     Breakage(
         "config-no-state-file",
-        lambda c: _rewrite_config(c, "state_file=", "statefile="),
+        lambda c: _rewrite_config(c, f"state_file={c.state_inside}\n", ""),
         "no 'state_file=' line",
     ),
     Breakage(
@@ -113,6 +123,10 @@ BREAKAGES = [
     ),
     Breakage("state-truncated", _state_made([GPU0], [100 * MiB], _truncate), "truncated"),
     Breakage(
+        "state-longer", _state_made([GPU0], [100 * MiB], _lengthen), "wrong size: 73728 bytes"
+    ),
+    Breakage("state-missing", _state_missing, "(the plugin creates it at Prepare)"),
+    Breakage(
         "state-other-devices",
         _state_made([GPU1], [100 * MiB], lambda data: None),
         "made for other devices",
@@ -122,11 +136,7 @@ BREAKAGES = [
         _state_made([GPU0], [200 * MiB], lambda data: None),
         f"limit of {GPU0} is {200 * MiB}",
     ),
-    Breakage(
-        "state-directory-missing",
-        _state_dir_missing,
-        "the state file is missing and cannot be created",
-    ),
+    Breakage("state-directory-missing", _state_dir_missing, "cannot open"),
 ]
 
 
@@ -146,6 +156,6 @@ def test_allocations_fail_closed_with_one_message(
     assert output.rcs("vmm") == [OOM]
     assert output.results("info")[0].number("free") == 0
     (message,) = output.messages()
-    assert str(named) in message
+    assert f"{named}: " in message
     assert breakage.problem in message
     assert "CUDA_ERROR_OUT_OF_MEMORY" in message

@@ -1,6 +1,7 @@
 """Running the probe on this host against the fake libcuda (``preload/testing``), as a container
 would run it: a clean environment, the fake GPUs described by ``FAKE_GPU_*``, and optionally the
-quota library with a claim's config written by the plugin's own renderer (`tests.preload.claims`).
+quota library with a claim directory written by the plugin's own writer (`tests.preload.claims`),
+mounted where the library finds it (a private mount namespace, `tests.preload.containers`).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from collections.abc import Mapping, Sequence
 import pytest
 
 from e2e import probe
-from tests.preload import building
+from tests.preload import building, programs
 
 UUIDS = ("GPU-11111111-2222-3333-4444-555555555555", "GPU-66666666-7777-8888-9999-aaaaaaaaaaaa")
 GPU_MEMORY = 24 << 30
@@ -32,7 +33,7 @@ class Prober:
         config: pathlib.Path | None = None,
         preload: bool = False,
         extra: Mapping[str, str] | None = None,
-    ) -> dict[str, str]:
+    ) -> programs.Environment:
         env = {
             "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
             "LD_LIBRARY_PATH": str(self.build.fakes),
@@ -41,15 +42,18 @@ class Prober:
         }
         if preload:
             env["LD_PRELOAD"] = self.build.preload()
-        if config is not None:
-            env["GPUQ_CONFIG"] = str(config)
-        return env | dict(extra or {})
+        claims = None if config is None else (config.parent,)
+        return programs.Environment(env | dict(extra or {}), claims=claims)
+
+    def command(self, *args: str, env: Mapping[str, str], prefix: Sequence[str] = ()) -> list[str]:
+        """The probe with `args`, in the container `env` describes."""
+        return programs.command([*prefix, str(self.program), *args], env)
 
     def run(
         self, *args: str, env: Mapping[str, str], prefix: Sequence[str] = ()
     ) -> tuple[probe.Report, subprocess.CompletedProcess[str]]:
         done = subprocess.run(
-            [*prefix, str(self.program), *args],
+            self.command(*args, env=env, prefix=prefix),
             env=dict(env),
             capture_output=True,
             text=True,

@@ -18,6 +18,7 @@ import shutil
 import signal
 import subprocess
 import time
+from collections.abc import Mapping
 
 import pytest
 
@@ -147,10 +148,10 @@ def test_a_share_stops_at_its_quota_with_out_of_memory(
     assert report["preload"]["mapped"]
 
 
-def _held(prober: Prober, env: dict[str, str], *args: str) -> tuple[subprocess.Popen[str], str]:
+def _held(prober: Prober, env: Mapping[str, str], *args: str) -> tuple[subprocess.Popen[str], str]:
     """Starts a holding probe; returns it and its report line (read as soon as it is printed)."""
     process = subprocess.Popen(
-        [str(prober.program), "--hold", *args],
+        prober.command("--hold", *args, env=env),
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,

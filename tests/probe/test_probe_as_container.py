@@ -5,7 +5,8 @@ with the fake libcuda installed as the *driver's* library (found through the loa
 Covers: device nodes under /dev/nvidia* and /dev/nvidia-caps with type, numbers and mode; a
 read-only bind mount reported read-only; the ld cache from ldconfig -p and read from the cache
 file directly (same libraries); the driver found through the cache; ``/etc/ld.so.preload``'s
-content, the library mapped, and a share stopping at its quota with no LD_PRELOAD in sight.
+content, the library mapped, and a share stopping at its quota with no LD_PRELOAD in sight (and no
+variable naming its config: the claim's directory is where the plugin mounts it).
 Needs root and ``unshare``; /etc is overlaid, so nothing on the host changes.
 """
 
@@ -36,13 +37,14 @@ pytestmark = pytest.mark.skipif(not _namespaces_work(), reason="needs root and u
 
 
 def _as_container(
-    prober: Prober, scratch: pathlib.Path, *, config: pathlib.Path, args: list[str]
+    prober: Prober, scratch: pathlib.Path, *, claim: claims.Claim, args: list[str]
 ) -> probe.Report:
     upper, work, readonly = scratch / "upper", scratch / "work", scratch / "readonly"
     for path in (upper, work, readonly):
         path.mkdir(parents=True)
     (readonly / "marker").write_text("x")
     quote = shlex.quote
+    inside = str(pathlib.PurePosixPath(claim.config_inside).parent)
     script = [
         "set -e",
         "mount --make-rprivate /",
@@ -60,12 +62,15 @@ def _as_container(
         "mkdir /dev/nvidia-caps",
         "mknod -m 444 /dev/nvidia-caps/nvidia-cap1 c 234 1",
         f"echo {quote(str(prober.build.library))} > /etc/ld.so.preload",
+        # the claim's directory where the plugin mounts it (the only place the library looks)
+        "mount -t tmpfs -o mode=755 tmpfs /var/run",
+        f"mkdir -p {quote(inside)}",
+        f"mount --bind {quote(str(claim.directory))} {quote(inside)}",
         f"exec {quote(str(prober.program))} {' '.join(map(quote, args))}",
     ]
     env = {
         "PATH": os.environ.get("PATH", "/usr/sbin:/usr/bin:/sbin:/bin"),
         "FAKE_GPU_UUIDS": UUIDS[0],
-        "GPUQ_CONFIG": str(config),
         "GPU_DRA_GPU_0_UUID": UUIDS[0],
     }
     done = subprocess.run(
@@ -83,9 +88,7 @@ def _as_container(
 @pytest.fixture
 def report(prober: Prober, tmp_path: pathlib.Path) -> probe.Report:
     claim = claims.write(tmp_path / "claim", {UUIDS[0]: 1 << 30})
-    return _as_container(
-        prober, tmp_path / "ns", config=claim.config, args=["--alloc-step", "256Mi"]
-    )
+    return _as_container(prober, tmp_path / "ns", claim=claim, args=["--alloc-step", "256Mi"])
 
 
 def test_device_nodes_are_listed_with_numbers_and_mode(report: probe.Report) -> None:
