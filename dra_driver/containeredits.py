@@ -7,8 +7,8 @@ device's), ``_TYPE``, and per type ``_PARENT_UUID``/``_PROFILE`` (MIG), ``_MEMOR
 ``_CORES`` (percent) and ``_SHARE_ID`` (shares), ``_TIMESLICE`` (time-sliced GPUs). A device
 served by an MPS daemon adds ``CUDA_MPS_PIPE_DIRECTORY``, the pipe mount and the daemon's shm as
 ``/dev/shm`` (and, for a share with ``cores``, ``CUDA_MPS_ACTIVE_THREAD_PERCENTAGE``). A claim with
-shared devices also mounts its quota directory read-only and points ``GPUQ_CONFIG`` at the config
-in it. The driver's part (device nodes, libraries, hooks: `dra_driver.driverroot`) is added by the
+shared devices also mounts its quota directory (config and accounting state) under the fixed root
+where the quota library looks for every claim of the container. The driver's part (device nodes, libraries, hooks: `dra_driver.driverroot`) is added by the
 caller, which knows where the driver is.
 """
 
@@ -77,18 +77,21 @@ def for_claim(
     same path and the list over ``/etc/ld.so.preload``, both read-only, so every process of the
     container loads the quota library and none can opt out by editing the list.
     """
-    env: tuple[str, ...] = ()
     mounts: tuple[spec.Mount, ...] = ()
     if preload is not None:
         library, preload_list = preload
         mounts += (spec.Mount(library, library), spec.Mount(preload_list, "/etc/ld.so.preload"))
     if quota_dir is not None:
         inside = f"{quotas.CONTAINER_ROOT}/{claim_uid}"
-        # The directory is writable (the shared accounting state lives there); the config in it
-        # is mounted again read-only on top, so no container can raise its own limit.
+        # Only the accounting state is writable, and as a file mount: a container can neither
+        # raise its limit (the config), nor delete or replace the state, nor fill the node's disk
+        # (the state file has a fixed size). The library finds the config under the root itself.
         mounts += (
-            spec.Mount(quota_dir, inside, options=("rw", "nosuid", "nodev", "noexec", "bind")),
-            spec.Mount(f"{quota_dir}/{quotas.FILE}", f"{inside}/{quotas.FILE}"),
+            spec.Mount(quota_dir, inside, options=("ro", "nosuid", "nodev", "noexec", "bind")),
+            spec.Mount(
+                f"{quota_dir}/{quotas.STATE}",
+                f"{inside}/{quotas.STATE}",
+                options=("rw", "nosuid", "nodev", "noexec", "bind"),
+            ),
         )
-        env = (f"GPUQ_CONFIG={inside}/{quotas.FILE}",)
-    return spec.ContainerEdits(env=env, mounts=mounts)
+    return spec.ContainerEdits(mounts=mounts)

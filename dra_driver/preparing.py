@@ -120,7 +120,7 @@ class Outcome:
 
     devices: tuple[model.PreparedDevice, ...] = ()
     error: str = ""
-    new: bool = False
+    new: bool = dataclasses.field(default=False, compare=False)
     """Prepared by this call (not an earlier one): undo it with `Preparer.unprepare` if the
     caller refuses the claim after all."""
 
@@ -390,7 +390,14 @@ class Preparer:
                 limits[uuid] = limits.get(uuid, 0) + int(device.isolation["memoryLimit"])
         quota_dir = None
         if limits:
-            quota_dir = str(quotas.write(self.config.claims_root, ref.uid, limits))
+            products = {
+                where.gpu.uuid: where.gpu.product_name
+                for device, where in zip(devices, located, strict=True)
+                if device.gpu_uuid in limits
+            }
+            quota_dir = str(
+                quotas.write(self.config.claims_root, ref.uid, limits, products=products)
+            )
         cdi_devices = [
             spec.Device(
                 name=cdi_naming.device_name(ref.uid, device.device, device.share_id),

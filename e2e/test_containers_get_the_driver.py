@@ -28,6 +28,7 @@ from typing import Any
 import pytest
 
 from dra_driver.backends.fake import specs
+from dra_driver.isolation import quotadefaults
 from e2e import probe
 from e2e.conftest import NodeFactory, Scenario
 from e2e.harness import containerd, images, kube, nodeagents, objects, workloads
@@ -193,21 +194,7 @@ def test_four_kinds_of_devices_in_real_containers(
         f"/dev/nvidia-caps/nvidia-cap{instance.ci_minor}": ("c", synthetic.CAPS_MAJOR, instance.ci_minor),
     }  # fmt: skip
 
-    a = workloads.wait_seen(node, ns, "share", "a", timeout=120)
-    b = workloads.wait_seen(node, ns, "share", "b", timeout=120)
-    for seen in (a, b):
-        _driver_is_there(seen, 2)
-        assert seen["preload"]["mapped"] is True
-        assert seen["preload"]["file"].strip().endswith("libgpuquota.so")
-        assert seen["cuda"]["alloc_entry"].endswith("libgpuquota.so")
-        assert seen["cuda"]["devices"][0]["total_memory"] == 4 * GIB
-        pipe = seen["env"]["CUDA_MPS_PIPE_DIRECTORY"]
-        assert _mount(seen, pipe)["ro"] is False
-        assert _mount(seen, seen["env"]["GPUQ_CONFIG"])["ro"] is True
-    assert a["alloc"]["allocated"] + b["alloc"]["allocated"] == 4 * GIB  # one account
-    errors = [seen["alloc"]["error"] for seen in (a, b) if seen["alloc"]["error"] is not None]
-    assert errors, "six GiB asked for, four granted: someone was refused"
-    assert {(e["call"], e["rc"]) for e in errors} == {("cuMemAlloc_v2", 2)}
+    _share_holds_one_account(node, client, ns)
 
     mps = workloads.wait_seen(node, ns, "mps", timeout=120)
     _driver_is_there(mps, 3)
@@ -226,6 +213,34 @@ def test_four_kinds_of_devices_in_real_containers(
         )
 
 
+def _share_holds_one_account(node: nodeagents.PluginNode, client: kube.Kube, ns: str) -> None:
+    """The share's two containers: the quota library in each, one 4 GiB account for both."""
+    a = workloads.wait_seen(node, ns, "share", "a", timeout=120)
+    b = workloads.wait_seen(node, ns, "share", "b", timeout=120)
+    for seen in (a, b):
+        _driver_is_there(seen, 2)
+        assert seen["preload"]["mapped"] is True
+        assert seen["preload"]["file"].strip().endswith("libgpuquota.so")
+        assert seen["cuda"]["alloc_entry"].endswith("libgpuquota.so")
+        assert seen["cuda"]["devices"][0]["total_memory"] == 4 * GIB
+        pipe = seen["env"]["CUDA_MPS_PIPE_DIRECTORY"]
+        assert _mount(seen, pipe)["ro"] is False
+        claim_dir = f"/var/run/gpu-dra/claims/{_uid(client, ns, 'share')}"
+        assert _mount(seen, claim_dir)["ro"] is True  # the config cannot be changed
+        assert _mount(seen, f"{claim_dir}/state")["ro"] is False
+    # One account: each process is charged its context's memory at its first allocation
+    # (`quotadefaults`), then 1 GiB steps; together they fill the share to less than a step.
+    reserve = quotadefaults.for_product("NVIDIA A100-SXM4-40GB").context_reserve_bytes
+    charged = sum(
+        s["alloc"]["allocated"] + (reserve if s["alloc"]["allocated"] else 0) for s in (a, b)
+    )
+    assert charged <= 4 * GIB
+    assert 4 * GIB - charged < GIB + reserve
+    errors = [seen["alloc"]["error"] for seen in (a, b) if seen["alloc"]["error"] is not None]
+    assert errors, "six GiB asked for, four granted: someone was refused"
+    assert {(e["call"], e["rc"]) for e in errors} == {("cuMemAlloc_v2", 2)}
+
+
 def _instance_of(caps: dict[str, tuple[str, int, int]]) -> synthetic.MigInstance:
     minors = sorted(minor for _, _, minor in caps.values())
     for gi in range(1, 8):
@@ -235,8 +250,11 @@ def _instance_of(caps: dict[str, tuple[str, int, int]]) -> synthetic.MigInstance
     raise AssertionError(f"no GPU instance of GPU 1 has the capability minors {minors}")
 
 
+def _uid(client: kube.Kube, ns: str, claim: str) -> str:
+    path = f"/apis/resource.k8s.io/v1/namespaces/{ns}/resourceclaims/{claim}"
+    uid: str = client.get(path)["metadata"]["uid"]
+    return uid
+
+
 def _unprepared(node: nodeagents.PluginNode, name: str, client: kube.Kube, ns: str) -> bool:
-    uid = client.get(f"/apis/resource.k8s.io/v1/namespaces/{ns}/resourceclaims/{name}")["metadata"][
-        "uid"
-    ]
-    return not (node.cdi_dir / f"k8s.gpu.dra.dev-claim_{uid}.json").exists()
+    return not (node.cdi_dir / f"k8s.gpu.dra.dev-claim_{_uid(client, ns, name)}.json").exists()

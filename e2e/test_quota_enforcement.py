@@ -22,6 +22,7 @@ from typing import Any
 
 import pytest
 
+from dra_driver.isolation import quotadefaults
 from e2e.conftest import Scenario, local
 from e2e.harness import kube, nodeagents, objects
 from tests.preload import building
@@ -119,8 +120,12 @@ def test_a_4gi_share_allocates_4gi_and_no_more(
     )
     mounts = {m["containerPath"] for m in record["containers"]["main"]["mounts"]}
     assert "/etc/ld.so.preload" in mounts
+    # The library charges each process a CUDA context's own memory at its first allocation
+    # (`quotadefaults`, written into the claim's config), so 4 GiB less that are left to allocate.
+    reserve = quotadefaults.for_product("NVIDIA L4").context_reserve_bytes
+    rest = (GIB - reserve) // (1024 * 1024)
     done = _as_the_container(
-        record, "total 0 alloc a 3G alloc b 1G alloc c 1M free b alloc d 1G", tmp_path
+        record, f"total 0 alloc a 3G alloc b {rest}M alloc c 1M free b alloc d {rest}M", tmp_path
     )
     lines = done.stdout.splitlines()
     assert done.returncode == 0, done.stderr

@@ -86,6 +86,13 @@ def spec_env(tmp_path: pathlib.Path, uid: str) -> dict[str, str]:
     return dict(item.split("=", 1) for item in env)
 
 
+def spec_mounts(tmp_path: pathlib.Path, uid: str) -> dict[str, tuple[str, str]]:
+    """Container path → (host path, ro or rw) of the claim's spec-level mounts."""
+    spec = json.loads((tmp_path / "cdi" / f"k8s.gpu.dra.dev-claim_{uid}.json").read_text())
+    mounts = spec.get("containerEdits", {}).get("mounts", [])
+    return {m["containerPath"]: (m["hostPath"], m["options"][0]) for m in mounts}
+
+
 def test_whole_gpu(
     node: preparing.Preparer, gpus: fake.FakeBackend, tmp_path: pathlib.Path
 ) -> None:
@@ -143,7 +150,11 @@ def test_shares_get_their_consumed_capacity_as_limits(
     assert env["GPU_DRA_GPU_2_SHARED_MEMORY_LIMIT"] == str(4 * 1024**3)
     assert env["GPU_DRA_GPU_2_SHARED_CORES"] == "30"
     assert env["GPU_DRA_GPU_2_SHARED_SHARE_ID"] == "aaaaaaaa-1"
-    assert env["GPUQ_CONFIG"] == "/var/run/gpu-dra/claims/u1/quota.conf"
+    assert "GPUQ_CONFIG" not in env  # the library finds its config under the claims root
+    mounts = spec_mounts(tmp_path, "u1")
+    claim_dir = "/var/run/gpu-dra/claims/u1"
+    assert mounts[claim_dir] == (str(tmp_path / "plugin/claims/u1"), "ro")
+    assert mounts[f"{claim_dir}/state"] == (str(tmp_path / "plugin/claims/u1/state"), "rw")
     conf = (tmp_path / "plugin" / "claims" / "u1" / "quota.conf").read_text()
     assert f"device.{gpus.gpus()[2].uuid}.memory_bytes={4 * 1024**3}" in conf
 
