@@ -37,7 +37,7 @@ def inside(path: pathlib.Path) -> pathlib.PurePosixPath:
     return ROOT / path.parent.name / path.name
 
 
-def _mounts(claims: Sequence[pathlib.Path]) -> list[str]:
+def _mounts(claims: Sequence[pathlib.Path], *, writable: bool) -> list[str]:
     quote = shlex.quote
     lines = [f"mkdir -p {ROOT}"]
     for directory in claims:
@@ -45,19 +45,21 @@ def _mounts(claims: Sequence[pathlib.Path]) -> list[str]:
         if not directory.is_dir():  # a stray file in the root
             lines += [f"touch {target}", f"mount --bind {quote(str(directory))} {target}"]
             continue
-        lines += [
-            f"mkdir {target}",
-            f"mount --bind {quote(str(directory))} {target}",
-            f"mount -o remount,bind,ro {target}",
-        ]
+        lines += [f"mkdir {target}", f"mount --bind {quote(str(directory))} {target}"]
+        if writable:
+            continue
+        lines.append(f"mount -o remount,bind,ro {target}")
         state = directory / quotas.STATE
         if state.is_file():
             lines.append(f"mount --bind {quote(str(state))} {target}/{quotas.STATE}")
     return lines
 
 
-def command(argv: Sequence[str], *, claims: Sequence[pathlib.Path] | None) -> list[str]:
-    """`argv` run in a namespace showing `claims` under the claims root."""
+def command(
+    argv: Sequence[str], *, claims: Sequence[pathlib.Path] | None, writable: bool = False
+) -> list[str]:
+    """`argv` run in a namespace showing `claims` under the claims root (`writable`: the claim
+    directories mounted read-write, as the plugin used to)."""
     if not available():
         assert claims is None, "claims need root and unshare (tests skip without them)"
         return list(argv)
@@ -65,7 +67,7 @@ def command(argv: Sequence[str], *, claims: Sequence[pathlib.Path] | None) -> li
         "set -e",
         "mount --make-rprivate /",
         "mount -t tmpfs -o mode=755 gpuq-test /var/run",
-        *(_mounts(claims) if claims is not None else []),
+        *(_mounts(claims, writable=writable) if claims is not None else []),
         'exec "$@"',
     ]
     return ["unshare", "--mount", "sh", "-c", "\n".join(script), "sh", *argv]

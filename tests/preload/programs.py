@@ -79,22 +79,25 @@ class Environment(dict[str, str]):
     under the claims root (``None``: no claims root)."""
 
     def __init__(
-        self, variables: Mapping[str, str], *, claims: Sequence[pathlib.Path] | None
+        self,
+        variables: Mapping[str, str],
+        *,
+        claims: Sequence[pathlib.Path] | None,
+        writable: bool = False,
     ) -> None:
         super().__init__(variables)
         self.claims = None if claims is None else tuple(claims)
-
-
-def _claims_of(env: Mapping[str, str]) -> tuple[pathlib.Path, ...] | None:
-    return env.claims if isinstance(env, Environment) else None
+        self.writable = writable
+        """The claim directories mounted read-write (the plugin mounts them read-only)."""
 
 
 def command(argv: Sequence[str], env: Mapping[str, str]) -> list[str]:
     """`argv` wrapped to run in the container `env` describes (`containers`)."""
-    claims = _claims_of(env)
-    if claims is not None and not containers.available():
+    if not isinstance(env, Environment) or env.claims is None:
+        return containers.command(argv, claims=None)
+    if not containers.available():
         pytest.skip("claims are mounted in a mount namespace: needs root and unshare")
-    return containers.command(argv, claims=claims)
+    return containers.command(argv, claims=env.claims, writable=env.writable)
 
 
 def environment(
@@ -103,6 +106,7 @@ def environment(
     config: pathlib.Path | None = None,
     claims: Sequence[pathlib.Path] | None = None,
     preload: bool = True,
+    writable: bool = False,
     extra: Mapping[str, str] | None = None,
 ) -> Environment:
     """A clean environment: the fakes on the library path, the library preloaded, and the claim
@@ -119,7 +123,7 @@ def environment(
     if preload:
         env["LD_PRELOAD"] = build.preload()
     env.update(extra or {})
-    return Environment(env, claims=claims)
+    return Environment(env, claims=claims, writable=writable)
 
 
 def run(
