@@ -64,6 +64,12 @@ int gpuq_quota_charge(unsigned dev, uint64_t bytes)
         __atomic_fetch_add(&state->header->refused[local], 1, __ATOMIC_RELAXED);
     }
     gpuq_unlock(state);
+    if (__atomic_load_n(&state->damaged, __ATOMIC_RELAXED)) { /* cut short under our updates */
+        char why[256];
+        gpuq_state_describe_damage(state, why, sizeof why);
+        gpuq_process_fail_closed(state->path, why);
+        return -1;
+    }
     if (!granted)
         gpuq_log_once(&denied_once, GPUQ_LOG_WARN,
                       "%s: allocation of %llu bytes refused with CUDA_ERROR_OUT_OF_MEMORY: the "
