@@ -237,6 +237,16 @@ class Preparer:
                 counts[_device_type(device).value] += 1
         return counts
 
+    def shared_claims(self) -> list[tuple[model.PreparedClaim, pathlib.Path]]:
+        """Completed claims with shares and their accounting state files, as of this process's
+        last read or write of the checkpoint (for metrics: no lock is taken)."""
+        return [
+            (claim, quotas.claim_dir(self.config.claims_root, claim.uid) / quotas.STATE)
+            for claim in self._last.claims.values()
+            if claim.state is model.PrepareState.COMPLETED
+            and any("memoryLimit" in device.isolation for device in claim.devices)
+        ]
+
     # -- one claim -----------------------------------------------------------------------
 
     def _prepare(

@@ -134,6 +134,19 @@ def test_an_admins_mig_instance_is_used_and_never_destroyed(
     assert gpus.status(a100).mig_instances == (admin,)
 
 
+def test_shared_claims_name_the_claims_with_shares_and_their_state_files(
+    node: preparing.Preparer, tmp_path: pathlib.Path
+) -> None:
+    share = {"device": "gpu-2-shared", "consumedCapacity": {"memory": "1Gi"}}
+    node.prepare([claim("whole", {"device": "gpu-0"}), claim("share", share)])
+
+    ((prepared, state),) = node.shared_claims()
+
+    assert prepared.uid == "share"
+    assert state == tmp_path / "plugin/claims/share/state"
+    assert state.stat().st_size > 0
+
+
 def test_shares_get_their_consumed_capacity_as_limits(
     node: preparing.Preparer, gpus: fake.FakeBackend, tmp_path: pathlib.Path
 ) -> None:
