@@ -25,4 +25,15 @@ CUresult fake_memory_give(const char *call, enum gpuq_kind kind, uint64_t key);
 
 uint64_t fake_memory_used(int device);
 
+/* Device memory held without a record of its own (pools, VMM, limits, graphs): OUT_OF_MEMORY
+ * when the device is full or FAKE_FAIL_ALLOC_NTH says so. */
+CUresult fake_memory_reserve(const char *call, int device, uint64_t bytes);
+void fake_memory_unreserve(int device, uint64_t bytes);
+
+/* A fresh device address for `bytes` on `device`. */
+uint64_t fake_memory_address(int device, uint64_t bytes);
+
+/* cuMemFree_v2 of a pool allocation (it goes back to its pool at once): 1 if `dptr` was one. */
+int fake_pool_free_now(CUdeviceptr dptr);
+
 #endif

@@ -1,7 +1,7 @@
-/* The fake libcuda.so.1: simulated device memory (per process) and every allocation call the
- * quota library interposes. Device pointers are made-up addresses (never dereferenced), one
- * 16 TiB range per device; the last freed block is handed out again for the same size, as a
- * real allocator would. */
+/* The fake libcuda.so.1: simulated device memory (per process), the plain allocation calls and
+ * arrays. Device pointers are made-up addresses (never dereferenced), one 16 TiB range per device;
+ * the last freed block is handed out again for the same size, as a real allocator would. Pools and
+ * streams are in fake_cuda_streams.c, VMM in fake_cuda_vmm.c. */
 #include <pthread.h>
 #include <stdlib.h>
 
@@ -9,16 +9,11 @@
 
 #define ALIGNMENT 512u
 
-struct CUmemPoolHandle_st {
-    int device;
-};
-
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static uint64_t used[FAKE_MAX_DEVICES], next_offset[FAKE_MAX_DEVICES];
 static uint64_t reusable[FAKE_MAX_DEVICES], reusable_size[FAKE_MAX_DEVICES];
 static uint64_t next_handle = 1;
 static unsigned long allocation_calls;
-static struct CUmemPoolHandle_st pools[FAKE_MAX_DEVICES];
 
 static int fail_this_call(void)
 {
@@ -95,6 +90,44 @@ uint64_t fake_memory_used(int device)
     return bytes;
 }
 
+CUresult fake_memory_reserve(const char *call, int device, uint64_t bytes)
+{
+    CUresult result = fake_cuda_ready();
+    if (result == CUDA_SUCCESS && (device < 0 || device >= fake_gpu_count))
+        result = CUDA_ERROR_INVALID_DEVICE;
+    pthread_mutex_lock(&lock);
+    if (result == CUDA_SUCCESS &&
+        (fail_this_call() || bytes > fake_gpus[device].memory - used[device]))
+        result = CUDA_ERROR_OUT_OF_MEMORY;
+    if (result == CUDA_SUCCESS)
+        used[device] += bytes;
+    pthread_mutex_unlock(&lock);
+    fake_trace("reserve for %s device=%d bytes=%llu rc=%d", call, device,
+               (unsigned long long)bytes, result);
+    return result;
+}
+
+void fake_memory_unreserve(int device, uint64_t bytes)
+{
+    pthread_mutex_lock(&lock);
+    used[device] -= bytes;
+    pthread_mutex_unlock(&lock);
+}
+
+uint64_t fake_memory_address(int device, uint64_t bytes)
+{
+    pthread_mutex_lock(&lock);
+    uint64_t found = address(device, bytes);
+    pthread_mutex_unlock(&lock);
+    return found;
+}
+
+/* What a test asks the fake directly: the memory device `device` holds (fake only). */
+__attribute__((visibility("default"))) uint64_t fake_cuda_held(int device)
+{
+    return device >= 0 && device < FAKE_MAX_DEVICES ? fake_memory_used(device) : 0;
+}
+
 static CUresult on_current(const char *call, CUdeviceptr *dptr, uint64_t bytes)
 {
     int device;
@@ -129,6 +162,8 @@ CUresult cuMemAllocPitch_v2(CUdeviceptr *dptr, size_t *pitch, size_t width_bytes
 
 CUresult cuMemFree_v2(CUdeviceptr dptr)
 {
+    if (fake_pool_free_now(dptr))
+        return CUDA_SUCCESS;
     return fake_memory_give("cuMemFree_v2", GPUQ_KIND_POINTER, dptr);
 }
 
@@ -141,76 +176,6 @@ CUresult cuMemGetInfo_v2(size_t *free_bytes, size_t *total_bytes)
     *total_bytes = (size_t)fake_gpus[device].memory;
     *free_bytes = (size_t)(fake_gpus[device].memory - fake_memory_used(device));
     return CUDA_SUCCESS;
-}
-
-CUresult cuMemCreate(CUmemGenericAllocationHandle *handle, size_t size,
-                     const CUmemAllocationProp *prop, unsigned long long flags)
-{
-    if (prop == NULL || flags != 0 || prop->location.type != CU_MEM_LOCATION_TYPE_DEVICE)
-        return CUDA_ERROR_INVALID_VALUE;
-    return fake_memory_take("cuMemCreate", prop->location.id, size, GPUQ_KIND_VMM, handle);
-}
-
-CUresult cuMemRelease(CUmemGenericAllocationHandle handle)
-{
-    return fake_memory_give("cuMemRelease", GPUQ_KIND_VMM, handle);
-}
-
-CUresult cuMemAllocAsync(CUdeviceptr *dptr, size_t bytesize, CUstream stream)
-{
-    (void)stream;
-    return on_current("cuMemAllocAsync", dptr, bytesize);
-}
-
-CUresult cuMemAllocAsync_ptsz(CUdeviceptr *dptr, size_t bytesize, CUstream stream)
-{
-    (void)stream;
-    return on_current("cuMemAllocAsync_ptsz", dptr, bytesize);
-}
-
-CUresult cuMemFreeAsync(CUdeviceptr dptr, CUstream stream)
-{
-    (void)stream;
-    return fake_memory_give("cuMemFreeAsync", GPUQ_KIND_POINTER, dptr);
-}
-
-CUresult cuMemFreeAsync_ptsz(CUdeviceptr dptr, CUstream stream)
-{
-    (void)stream;
-    return fake_memory_give("cuMemFreeAsync_ptsz", GPUQ_KIND_POINTER, dptr);
-}
-
-CUresult cuDeviceGetDefaultMemPool(CUmemoryPool *pool, CUdevice dev)
-{
-    CUresult result = fake_cuda_ready();
-    if (result == CUDA_SUCCESS && (dev < 0 || dev >= fake_gpu_count))
-        result = CUDA_ERROR_INVALID_DEVICE;
-    if (result == CUDA_SUCCESS) {
-        pools[dev].device = dev;
-        *pool = &pools[dev];
-    }
-    return result;
-}
-
-static CUresult from_pool(const char *call, CUdeviceptr *dptr, size_t bytesize, CUmemoryPool pool)
-{
-    if (pool == NULL)
-        return CUDA_ERROR_INVALID_VALUE;
-    return fake_memory_take(call, pool->device, bytesize, GPUQ_KIND_POINTER, dptr);
-}
-
-CUresult cuMemAllocFromPoolAsync(CUdeviceptr *dptr, size_t bytesize, CUmemoryPool pool,
-                                 CUstream stream)
-{
-    (void)stream;
-    return from_pool("cuMemAllocFromPoolAsync", dptr, bytesize, pool);
-}
-
-CUresult cuMemAllocFromPoolAsync_ptsz(CUdeviceptr *dptr, size_t bytesize, CUmemoryPool pool,
-                                      CUstream stream)
-{
-    (void)stream;
-    return from_pool("cuMemAllocFromPoolAsync_ptsz", dptr, bytesize, pool);
 }
 
 static uint64_t element_bytes(int format)
@@ -261,4 +226,29 @@ CUresult cuArray3DCreate_v2(CUarray *handle, const CUDA_ARRAY3D_DESCRIPTOR *desc
 CUresult cuArrayDestroy(CUarray handle)
 {
     return fake_memory_give("cuArrayDestroy", GPUQ_KIND_ARRAY, (uint64_t)(uintptr_t)handle);
+}
+
+/* Mipmapped arrays: every level, each half the last (at least 1), down to 1x1x1 or `levels`. */
+CUresult cuMipmappedArrayCreate(CUmipmappedArray *handle, const CUDA_ARRAY3D_DESCRIPTOR *desc,
+                                unsigned int levels)
+{
+    if (handle == NULL || desc == NULL || desc->NumChannels == 0 || levels == 0)
+        return CUDA_ERROR_INVALID_VALUE;
+    uint64_t total = 0, width = desc->Width, height = desc->Height, depth = desc->Depth;
+    for (unsigned level = 0; level < levels; level++) {
+        total += width * (height ? height : 1) * (depth ? depth : 1) *
+                 element_bytes(desc->Format) * desc->NumChannels;
+        if (width <= 1 && height <= 1 && depth <= 1)
+            break;
+        width = width > 1 ? width / 2 : 1;
+        height = height > 1 ? height / 2 : height;
+        depth = depth > 1 ? depth / 2 : depth;
+    }
+    return array("cuMipmappedArrayCreate", (CUarray *)handle, total);
+}
+
+CUresult cuMipmappedArrayDestroy(CUmipmappedArray handle)
+{
+    return fake_memory_give("cuMipmappedArrayDestroy", GPUQ_KIND_ARRAY,
+                            (uint64_t)(uintptr_t)handle);
 }
