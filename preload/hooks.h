@@ -34,6 +34,13 @@ enum gpuq_lib { GPUQ_LIB_CUDA = 0, GPUQ_LIB_NVML = 1 };
     X(cuArrayDestroy, CUDA, "cuArrayDestroy", 2000, 0)                                            \
     X(cuMemGetInfo_v2, CUDA, "cuMemGetInfo", 3020, 0)                                             \
     X(cuDeviceTotalMem_v2, CUDA, "cuDeviceTotalMem", 3020, 0)                                     \
+    X(cuMemPoolCreate, CUDA, "cuMemPoolCreate", 11020, 0)                                         \
+    X(cuMemPoolDestroy, CUDA, "cuMemPoolDestroy", 11020, 0)                                       \
+    X(cuMemPoolTrimTo, CUDA, "cuMemPoolTrimTo", 11020, 0)                                         \
+    X(cuStreamSynchronize, CUDA, "cuStreamSynchronize", 2000, 0)                                  \
+    X(cuStreamSynchronize_ptsz, CUDA, "cuStreamSynchronize", 7000, 1)                             \
+    X(cuCtxSynchronize, CUDA, "cuCtxSynchronize", 2000, 0)                                        \
+    X(cuEventSynchronize, CUDA, "cuEventSynchronize", 2000, 0)                                    \
     X(cuGetProcAddress, CUDA, "cuGetProcAddress", 11030, 0)                                       \
     X(cuGetProcAddress_v2, CUDA, "cuGetProcAddress", 12000, 0)                                    \
     X(nvmlDeviceGetMemoryInfo, NVML, NULL, 0, 0)                                                  \
@@ -44,6 +51,14 @@ enum gpuq_lib { GPUQ_LIB_CUDA = 0, GPUQ_LIB_NVML = 1 };
     X(cuCtxGetDevice, CUDA)                                                                       \
     X(cuDeviceGetCount, CUDA)                                                                     \
     X(cuDeviceGetUuid_v2, CUDA)                                                                   \
+    X(cuCtxPushCurrent_v2, CUDA)                                                                  \
+    X(cuCtxPopCurrent_v2, CUDA)                                                                   \
+    X(cuStreamGetCtx, CUDA)                                                                       \
+    X(cuDeviceGetMemPool, CUDA)                                                                   \
+    X(cuDeviceGetDefaultMemPool, CUDA)                                                            \
+    X(cuMemPoolGetAttribute, CUDA)                                                                \
+    X(cuMemGetAllocationPropertiesFromHandle, CUDA)                                               \
+    X(cuDeviceGetAttribute, CUDA)                                                                 \
     X(nvmlDeviceGetUUID, NVML)
 
 enum gpuq_fn {

@@ -1,6 +1,8 @@
-/* Plain device allocations: cuMemAlloc_v2, cuMemAllocPitch_v2, cuMemAllocManaged, cuMemFree_v2. */
+/* Plain device allocations: cuMemAlloc_v2, cuMemAllocPitch_v2, cuMemAllocManaged, cuMemFree_v2
+ * (which also frees pool allocations, back into their pool). */
 #include "charges.h"
 #include "hooks.h"
+#include "pools.h"
 
 #define PITCH_ALIGNMENT 512 /* a first guess; the charge follows the pitch the driver returns */
 
@@ -68,9 +70,13 @@ GPUQ_EXPORT CUresult cuMemFree_v2(CUdeviceptr dptr)
     if (real == NULL)
         return CUDA_ERROR_NOT_FOUND;
     struct gpuq_charge charge;
+    struct gpuq_pool_free pooled;
     int known = gpuq_charge_take(&charge, GPUQ_KIND_POINTER, dptr);
+    int from_pool = !known && gpuq_pool_take(&pooled, dptr); /* it goes back to its pool */
     CUresult result = real(dptr);
     if (known)
         gpuq_charge_settle(&charge, result, GPUQ_KIND_POINTER, dptr);
+    else if (from_pool)
+        gpuq_pool_freed(&pooled, result, NULL, 0, 0);
     return result;
 }
