@@ -34,6 +34,11 @@ enum gpuq_lib { GPUQ_LIB_CUDA = 0, GPUQ_LIB_NVML = 1 };
     X(cuArrayDestroy, CUDA, "cuArrayDestroy", 2000, 0)                                            \
     X(cuMemGetInfo_v2, CUDA, "cuMemGetInfo", 3020, 0)                                             \
     X(cuDeviceTotalMem_v2, CUDA, "cuDeviceTotalMem", 3020, 0)                                     \
+    X(cuMemMap, CUDA, "cuMemMap", 10020, 0)                                                       \
+    X(cuMemUnmap, CUDA, "cuMemUnmap", 10020, 0)                                                   \
+    X(cuMemExportToShareableHandle, CUDA, "cuMemExportToShareableHandle", 10020, 0)               \
+    X(cuMemImportFromShareableHandle, CUDA, "cuMemImportFromShareableHandle", 10020, 0)           \
+    X(cuMemRetainAllocationHandle, CUDA, "cuMemRetainAllocationHandle", 11000, 0)                 \
     X(cuMemPoolCreate, CUDA, "cuMemPoolCreate", 11020, 0)                                         \
     X(cuMemPoolDestroy, CUDA, "cuMemPoolDestroy", 11020, 0)                                       \
     X(cuMemPoolTrimTo, CUDA, "cuMemPoolTrimTo", 11020, 0)                                         \
