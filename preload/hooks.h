@@ -46,6 +46,14 @@ enum gpuq_lib { GPUQ_LIB_CUDA = 0, GPUQ_LIB_NVML = 1 };
     X(cuStreamSynchronize_ptsz, CUDA, "cuStreamSynchronize", 7000, 1)                             \
     X(cuCtxSynchronize, CUDA, "cuCtxSynchronize", 2000, 0)                                        \
     X(cuEventSynchronize, CUDA, "cuEventSynchronize", 2000, 0)                                    \
+    X(cuCtxSetLimit, CUDA, "cuCtxSetLimit", 3010, 0)                                              \
+    X(cuGraphAddMemAllocNode, CUDA, "cuGraphAddMemAllocNode", 11040, 0)                           \
+    X(cuMipmappedArrayCreate, CUDA, "cuMipmappedArrayCreate", 5000, 0)                            \
+    X(cuMipmappedArrayDestroy, CUDA, "cuMipmappedArrayDestroy", 5000, 0)                          \
+    X(cuModuleGetGlobal_v2, CUDA, "cuModuleGetGlobal", 3020, 0)                                   \
+    X(cuModuleUnload, CUDA, "cuModuleUnload", 2000, 0)                                            \
+    X(cuLibraryGetGlobal, CUDA, "cuLibraryGetGlobal", 12000, 0)                                   \
+    X(cuLibraryUnload, CUDA, "cuLibraryUnload", 12000, 0)                                         \
     X(cuGetProcAddress, CUDA, "cuGetProcAddress", 11030, 0)                                       \
     X(cuGetProcAddress_v2, CUDA, "cuGetProcAddress", 12000, 0)                                    \
     X(nvmlDeviceGetMemoryInfo, NVML, NULL, 0, 0)                                                  \
