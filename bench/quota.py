@@ -14,7 +14,10 @@ what is used), mounted where the library finds it: a private mount namespace (ne
 - 10,000 other allocations held live (no linear scans on free: within 1.5x of none);
 - the same single-process measurement with the library built with the fcntl header-byte lock
   (the literal design of gpu-isolation.md §8), and system calls per pair of both builds (strace),
-  to show where the time went.
+  to show where the time went;
+- the paths beside cuMemAlloc_v2 (``preload/testing/bench_paths.c``): a VMM cycle (cuMemCreate +
+  cuMemMap + cuMemUnmap + cuMemRelease) and a stream-ordered pair (cuMemAllocAsync +
+  cuMemFreeAsync).
 """
 
 # The script is run by path, so the repository root is put on sys.path before the project imports.
@@ -169,6 +172,20 @@ class Bench:
         return (totals[1] - totals[0]) / 10000
 
 
+class PathBench(Bench):
+    """Runs bench_paths: one VMM cycle (cuMemCreate + cuMemMap + cuMemUnmap + cuMemRelease) or
+    one stream-ordered pair (cuMemAllocAsync + cuMemFreeAsync) per iteration."""
+
+    def __init__(self, root: pathlib.Path, workdir: pathlib.Path, path: str) -> None:
+        (workdir / path).mkdir()
+        super().__init__(root, workdir / path)
+        self.program = root / "bench_paths"
+        self.path = path
+
+    def arguments(self, args: argparse.Namespace, *, live: int = 0) -> list[str]:
+        return [*super().arguments(args, live=live), "--path", self.path]
+
+
 def median_batch(runs: Sequence[Run]) -> float:
     return statistics.median(ns for run in runs for ns in run["batch_ns"])
 
@@ -225,6 +242,10 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
         eight = concurrent(bench, args, library)
         progress("one process, fcntl header-byte lock build")
         fcntl_lock = alternate(bench, args, fcntl_library)
+        progress("one process, VMM create + map + unmap + release")
+        vmm = alternate(PathBench(root, pathlib.Path(workdir), "vmm"), args, library)
+        progress("one process, cuMemAllocAsync + cuMemFreeAsync")
+        pool = alternate(PathBench(root, pathlib.Path(workdir), "pool"), args, library)
         progress("system calls per pair (strace)")
         syscalls = {
             "futex_lock": bench.syscalls_per_pair(library),
@@ -241,6 +262,8 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
         "added_ns_median_8proc": eight["added_ns_median"],
         "added_ns_median_10k_live": live["added_ns_median"],
         "added_ns_median_fcntl_lock": fcntl_lock["added_ns_median"],
+        "added_ns_median_vmm_cycle": vmm["added_ns_median"],
+        "added_ns_median_pool_pair": pool["added_ns_median"],
         "ratio_10k_live_to_none": None if ratio is None else round(ratio, 2),
         "targets": TARGETS,
         "meets_targets": {
@@ -255,6 +278,8 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
             "live_10k": live,
             "eight_processes": eight,
             "fcntl_lock": fcntl_lock,
+            "vmm_cycle": vmm,
+            "pool_pair": pool,
         },
         "cpu_count": os.cpu_count(),
         "config": {
@@ -266,6 +291,12 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
             "limit_bytes": LIMIT,
         },
         "notes": [
+            "vmm_cycle: bench_paths --path vmm, one cuMemCreate (2 MiB) + cuMemMap + cuMemUnmap + "
+            "cuMemRelease per iteration: the charge, and the handle and mapping bookkeeping under "
+            "one mutex held across each driver call. pool_pair: cuMemAllocAsync (1 MiB) + "
+            "cuMemFreeAsync on the legacy default stream: cuDeviceGetMemPool, the pool account's "
+            "mutex, and the allocation map; the freed memory is reused from the stream's pending "
+            "memory, so no charge after the first.",
             "added = (library run) - (direct run) of the same bench_alloc binary, runs alternating "
             "and the order swapped every round; medians over rounds of each run's median batch "
             "mean (ns per alloc+free pair).",
