@@ -113,9 +113,8 @@ def test_a_process_killed_holding_the_lock_does_not_block_the_claim(
         statefile.write_lock_word(claim.state, (7 << 12) | (slot + 1))
         if not waiting:  # attaches afterwards, into the victim's slot
             survivor = stack.enter_context(_session(build, claim))
-        started = time.monotonic()
+        # A dead holder's lock never taken over would make this wait out the lock and fail closed.
         assert survivor.send("alloc b 100M").rc == 0
-        assert time.monotonic() - started < 5
         assert survivor.finish() == 0
         assert message in survivor.stderr()
     assert statefile.read(claim.state).lock & 0x7FF == 0  # released again
