@@ -7,6 +7,10 @@ server refused for good (forbidden, invalid) is reported at error level and trie
 the next interval, since an admin fixing RBAC or a flag is what changes the outcome; so is any
 other exception (a bug), with its traceback. Nothing here ends the process: the webhook of the
 same process keeps serving whatever a duty runs into.
+
+Before each wait the loop logs ``loop.waiting`` (debug) with the seconds it will wait: the point
+after which nothing runs until a wake, that delay or `Loop.stop`. Tests wait for this event to know
+that a pass (or a failed attempt) is over and what the loop will do next, instead of sleeping.
 """
 
 from __future__ import annotations
@@ -77,4 +81,5 @@ class Loop:
         return self._stopped.wait(seconds)
 
     def _pause(self, seconds: float) -> None:
+        log.debug("loop.waiting", loop=self.name, delay=seconds)
         self._wake.wait(seconds)
