@@ -10,7 +10,11 @@ where the per-claim accounting state lives. Format (one ``key=value`` per line):
     context_reserve_bytes=536870912      (when the GPU models are known: `quotadefaults`)
     round_bytes=512
 
-The directory is mounted into every container of the claim (see `containeredits`).
+The directory is mounted into every container of the claim at ``CONTAINER_ROOT/<uid>`` (see
+`containeredits`), where the library finds it: it reads every ``CONTAINER_ROOT/*/quota.conf`` and
+no environment variable, so nothing else may sit under that root in a container. The library
+parses the config strictly (a key it does not know fails it closed: a new key needs a new
+version) and never creates or grows the state file, which `write` makes at its fixed size.
 """
 
 from __future__ import annotations
