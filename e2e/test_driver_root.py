@@ -14,28 +14,19 @@ from __future__ import annotations
 import functools
 import pathlib
 import shutil
-import socket
 import tempfile
-import urllib.request
 from collections.abc import Iterator
 
 import pytest
 
 from e2e.conftest import NodeFactory, Scenario
-from e2e.harness import kube, objects
+from e2e.harness import kube, objects, scraping
 from kubeletplugin import serving
 from tests.driverroot import nvidiactk, synthetic
 from tests.kubeletplugin.test_liveness_probe import NOT_SERVING, SERVING, check
 from tests.preload import building
 
 pytestmark = pytest.mark.e2e
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 @pytest.fixture
@@ -54,7 +45,7 @@ def test_an_incomplete_driver_root_fails_claims_with_the_reason_until_it_is_comp
     libcuda = root.library_dir / f"libcuda.so.{root.driver_version}"
     hidden = libcuda.with_name("hidden")
     libcuda.rename(hidden)
-    health, metrics = _free_port(), _free_port()
+    health, metrics = scraping.free_port(), scraping.free_port()
     node = plugin_nodes(
         "1xL4",
         extra_args=(
@@ -66,7 +57,7 @@ def test_an_incomplete_driver_root_fails_claims_with_the_reason_until_it_is_comp
     )
     client, ns = scenario.client, scenario.namespace
     assert check(health, serving.READINESS) == NOT_SERVING
-    assert _metric(metrics, "gpu_dra_driver_root_ready") == 0.0
+    assert scraping.value(metrics, "gpu_dra_driver_root_ready") == 0.0
     objects.create_claimed_pod(
         client, ns, "gpu", node=node.name, requests=[objects.request("gpu", "gpu.dra.dev")]
     )
@@ -81,7 +72,7 @@ def test_an_incomplete_driver_root_fails_claims_with_the_reason_until_it_is_comp
     hidden.rename(libcuda)
 
     kube.wait_for(lambda: check(health, serving.READINESS) == SERVING, what="ready once complete")
-    assert _metric(metrics, "gpu_dra_driver_root_ready") == 1.0
+    assert scraping.value(metrics, "gpu_dra_driver_root_ready") == 1.0
     prepared = kube.wait_for(
         functools.partial(node.prepared_record, ns, "gpu"), what="prepared on retry"
     )
@@ -93,12 +84,3 @@ def test_an_incomplete_driver_root_fails_claims_with_the_reason_until_it_is_comp
     installed = node.plugin_dir / "bin" / "nvidia-cdi-hook"
     assert {h["path"] for h in container["hooks"]} == {str(installed)}
     assert installed.read_bytes() == (nvidiactk.build() / "nvidia-cdi-hook").read_bytes()
-
-
-def _metric(port: int, name: str) -> float:
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as answer:
-        text = answer.read().decode()
-    for line in text.splitlines():
-        if line.startswith(f"{name} "):
-            return float(line.split()[1])
-    raise AssertionError(f"{name} not exported:\n{text}")
