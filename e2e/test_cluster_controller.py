@@ -3,9 +3,10 @@
 Covers:
 - slice garbage collection, run as the real process (``python -m controller``): slices of a Node
   that never existed go at start; slices of a Node deleted while the controller runs go on the
-  Node's delete event (the periodic pass is far away); slices of a Node that exists stay. The
-  slices are published without an owner reference, so the cluster's own garbage collector cannot
-  be the one removing them. SIGTERM ends the process with code 0 and the Lease released;
+  Node's delete event (the log shows the event and the controller's deletions, long before its
+  periodic pass could run); slices of a Node that exists stay. The slices are published without an owner reference,
+  so the cluster's own garbage collector cannot be the one removing them. SIGTERM ends the
+  process with code 0 and the Lease released;
 - DeviceClasses by server-side apply: an admin's label survives a re-apply while an extra
   selector does not (``selectors`` is an atomic list); the extended resource name comes and goes
   with the flag; the three classes select whole GPUs, MIG slices and shares of our pool;
@@ -16,7 +17,8 @@ Covers:
 - the extended resource: a pod with ``resources.limits: {gpu.dra.dev/gpu: 1}`` and no claim is
   scheduled onto one of our whole GPUs through the claim the scheduler makes for it;
 - leader election between two candidates: exactly one leads; the leader's clean stop releases
-  the Lease and the other takes over within a retry period or two.
+  the Lease and the other takes the released Lease over (it sees it held by nobody: a successor
+  that waited for the Lease to expire would not); nothing here is timed.
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ from typing import Any
 
 import pytest
 from kubernetes import config
+from structlog.testing import capture_logs
 
 from controller import deviceclasses, leaderelection, leases, rest, webhook
 from e2e.conftest import Scenario
@@ -108,27 +111,40 @@ def test_slices_of_vanished_nodes_are_collected(scenario: Scenario, tmp_path: pa
     staying = scenario.node("1xA100-40GB")
     staying_slices = objects.node_slices(client, staying)
     assert objects.node_slices(client, ghost)
-    assert objects.node_slices(client, leaving)
+    leaving_slices = objects.node_slices(client, leaving)
+    assert leaving_slices
 
     log = tmp_path / "controller.log"
-    with _controller_process(scenario, log, "--gc-interval=300"):
+    with _controller_process(scenario, log, "--gc-interval=3600"):
         kube.wait_for(functools.partial(_holder, scenario), what="controller leads", timeout=10)
         kube.wait_for(lambda: objects.node_slices(client, ghost) == [], what="ghost's slices gone")
         assert objects.node_slices(client, leaving), "a node that exists keeps its slices"
         client.delete(f"/api/v1/nodes/{leaving}")
-        deleted_at = time.monotonic()
         kube.wait_for(
             lambda: objects.node_slices(client, leaving) == [],
-            what="deleted node's slices gone",
-            timeout=10,
+            what="deleted node's slices gone",  # the periodic pass is an hour away
         )
-        took = time.monotonic() - deleted_at
         assert objects.node_slices(client, staying) == staying_slices
-    assert took < 5, f"slices went {took:.1f}s after the Node, not on its delete event"
     lease = _lease(scenario)
     assert lease is not None
     assert not lease["spec"].get("holderIdentity"), "a clean stop releases the Lease"
-    assert '"slicegc.node_deleted"' in log.read_text()
+    # The controller saw the delete event and removed the slices itself, in a pass that event woke
+    # (a pass still running from the start may have been quicker: the order is not fixed).
+    about_leaving = [e for e in _log_events(log) if e.get("node") == leaving]
+    assert [e["event"] for e in about_leaving].count("slicegc.node_deleted") == 1
+    deleted = [e["slice"] for e in about_leaving if e["event"] == "slicegc.deleted"]
+    assert sorted(deleted) == leaving_slices
+
+
+def _log_events(log: pathlib.Path) -> list[dict[str, Any]]:
+    """The JSON events of a controller's log, in order (other lines skipped)."""
+    events = []
+    for line in log.read_text().splitlines():
+        with contextlib.suppress(ValueError):
+            event = json.loads(line)
+            if isinstance(event, dict) and "event" in event:
+                events.append(event)
+    return events
 
 
 def _selectors(stored: kube.Obj) -> list[str]:
@@ -344,7 +360,9 @@ def test_extended_resource_is_served_by_a_whole_gpu(scenario: Scenario, api: res
     assert result["device"] in {"gpu-0", "gpu-1"}
 
 
-def test_leader_election_one_leader_and_a_fast_takeover(scenario: Scenario, api: rest.Rest) -> None:
+def test_leader_election_one_leader_and_the_released_lease_taken_over(
+    scenario: Scenario, api: rest.Rest
+) -> None:
     timing = leaderelection.Timing(lease_duration=4, renew_deadline=3, retry_period=0.5)
     store = leases.ApiLeaseStore(api, namespace=scenario.namespace, name="e2e-lease")
     leading: dict[str, int] = {"a": 0, "b": 0}
@@ -381,13 +399,18 @@ def test_leader_election_one_leader_and_a_fast_takeover(scenario: Scenario, api:
         second = "b" if first == "a" else "a"
         assert not elections[second].leading
 
-        elections[first].stop()
-        threads[first].join()
-        stopped_at = time.monotonic()
-        assert leading[first] == 0
-        kube.wait_for(lambda: elections[second].leading, what="takeover", timeout=5)
-        took = time.monotonic() - stopped_at
-        assert took < 2 * timing.retry_period * leaderelection.JITTER + 0.5, took
+        with capture_logs() as logs:
+            elections[first].stop()
+            threads[first].join()
+            assert leading[first] == 0
+            kube.wait_for(lambda: elections[second].leading, what="takeover", timeout=30)
+        # The successor found the Lease released (held by nobody), not expired: without the
+        # release it would have seen the first holder until the lease ran out, then taken over.
+        assert ("leader.released", first) in [(e["event"], e.get("me")) for e in logs]
+        holders_seen = [
+            e.get("holder") for e in logs if e["event"] == "leader.observed" and e["me"] == second
+        ]
+        assert holders_seen == [None, second], "the successor saw the Lease released, then its own"
         lease = scenario.client.get(
             f"/apis/coordination.k8s.io/v1/namespaces/{scenario.namespace}/leases/e2e-lease"
         )
