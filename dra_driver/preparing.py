@@ -1,21 +1,26 @@
 """Prepare and unprepare claims on the node: the flow behind NodePrepareResources (no gRPC here).
 
-Prepare, per claim, all under an ``flock`` on ``<plugin dir>/serialize.lock`` so that two plugin
-instances (a rolling update) never interleave:
+Prepare holds an ``flock`` on ``<plugin dir>/serialize.lock`` for the whole batch, so that two
+plugin instances (a rolling update) never interleave, and takes each claim through these steps:
 
 1. a claim already ``PrepareCompleted`` in the checkpoint gets the same answer again (idempotent);
    one left ``PrepareStarted`` by an interrupted prepare is rolled back first;
 2. plan, without side effects (`planning`): locate every allocated device on this node, refuse a
    device that another claim holds (except distinct shares of a shared device, and admin
    access), resolve the claim's opaque configs (`api`);
-3. record ``PrepareStarted`` with the plan;
-4. isolate: create MIG instances, write the quota config of shared devices, apply time-slicing;
-5. write the claim's CDI spec;
-6. record ``PrepareCompleted`` with the CDI IDs.
+3. check the driver root: the container edits of the driver's files (`driverroot`); a driver root
+   that is not ready fails the claim here;
+4. record ``PrepareStarted`` with the plan;
+5. isolate: create MIG instances, apply time-slicing, start MPS daemons (or use the one already
+   serving the GPU);
+6. write the claim's quota config if it has shares (its claim directory), then its CDI spec;
+7. record ``PrepareCompleted`` with the CDI IDs.
 
-A failure in 4–5 undoes what was done and fails only that claim, with a message the user sees in
-the pod's events. Unprepare walks the same path backwards and is idempotent; an unknown claim is
-already unprepared. `reconcile` runs at start-up and cleans what a crash or a reboot left behind.
+A failure in 2–3 fails only that claim, before anything was recorded or changed; one in 5–6
+undoes what was done, drops the ``PrepareStarted`` record and fails only that claim. Either way
+the message is one the user sees in the pod's events. Unprepare walks the same path backwards and is
+idempotent; an unknown claim is already unprepared. `reconcile` runs at start-up and cleans what a
+crash or a reboot left behind.
 """
 
 from __future__ import annotations
