@@ -1,9 +1,11 @@
 """The node's inventory: its GPUs, their MIG state, and which MIG instances are whose.
 
-Built once from a `GpuBackend` at start-up (and again on a rescan). MIG instances come in two
-kinds: those the driver created for claims (``owned``: the checkpoint knows their UUIDs) are just
-the current state of a dynamic MIG device; every other instance was made by an admin and is
-published as a static MIG device that the driver never touches. Run ``python -m
+An `Inventory` is a snapshot that `discover` reads from a `GpuBackend`; the driver reads a new
+one whenever it needs the devices as they are now (each time it builds the node's slices, and for
+each claim it prepares), since MIG instances come and go with claims and admins. MIG instances
+come in two kinds: those the driver created for claims (``owned``: the checkpoint knows their
+UUIDs) are just the current state of a dynamic MIG device; every other instance was made by an
+admin and is published as a static MIG device that the driver never touches. Run ``python -m
 dra_driver.inventory --gpus fake:8xA100-40GB`` to see what a node would publish.
 """
 
