@@ -13,7 +13,7 @@ lint: venv
 	$(PY) -m mypy
 	.venv/bin/lint-imports
 
-## The README's test command: lint, type-check, unit + integration tests (and e2e once it lands).
+## The README's test command: lint and type-check, then the unit, integration and e2e tests.
 test: lint
 	$(PY) -m pytest
 
