@@ -1,6 +1,7 @@
 """What to write so that the API server's slices of one pool equal the desired ones (pure).
 
-The rules of the Go ``resourceslice`` controller (``shared/reference/resource-api.md`` §10):
+The rules of the Go ``resourceslice`` controller (``k8s.io/dynamic-resource-allocation``'s
+``resourceslice`` package, which Go drivers such as the DRA example driver publish with):
 
 1. Of the existing slices of the pool, those of the highest generation are current; slices of a
    lower generation are obsolete.

@@ -1,10 +1,12 @@
 """The `resource.k8s.io/v1` limits a published pool must respect, checked before anything is sent.
 
 `violations(specs)` lists every broken rule of a pool (its slices together) as
-``slices[1].devices[3].attributes: 33 attributes and capacities, at most 32``. Sources:
-``shared/reference/resource-api.md`` §2, §6 and the allocator section. Pool-level rules that the
-API server does not check but the scheduler does (unknown counter sets or counters make the whole
-pool unusable) are checked too, as is that every device fits in its counter set at all.
+``slices[1].devices[3].attributes: 33 attributes and capacities, at most 32``. Sources: the
+limits of ``k8s.io/api/resource/v1`` (``types.go``: ``ResourceSliceMaxDevices`` and its
+neighbours, with the API server's validation of ResourceSlices) and the structured allocator of
+``k8s.io/dynamic-resource-allocation``. Pool-level rules that the API server does not check but
+the scheduler does (unknown counter sets or counters make the whole pool unusable) are checked
+too, as is that every device fits in its counter set at all.
 """
 
 from __future__ import annotations

@@ -1,8 +1,8 @@
 """GPU models the fake backend can pretend to be, with their real MIG profile tables.
 
-Numbers come from ``shared/reference/gpu-isolation.md`` §2 (``nvidia-smi mig -lgip``/``-lgipp``
-output and the MIG User Guide). Where the reference has no figure, the value is an estimate and
-is marked ``# unverified``: placements and memory-slice geometry (what decides which MIG slices can
+Numbers come from ``nvidia-smi mig -lgip``/``-lgipp`` output and the profile tables of NVIDIA's
+MIG User Guide. Where those give no figure, the value is an estimate and is marked
+``# unverified``: placements and memory-slice geometry (what decides which MIG slices can
 coexist) are verified for A100 and H100; engine counts and some H200 sizes are not.
 """
 

@@ -1,7 +1,8 @@
 """The simulated GPUs behind the fake NVML: models with real MIG tables, and their MIG instances.
 
-Numbers come from ``shared/reference/gpu-isolation.md`` §2 (A100-SXM4-40GB: profile IDs, enums,
-instance caps, memory in MiB, SMs, engines, placements) and from the L4's data sheet.
+Numbers come from ``nvidia-smi mig -lgip``/``-lgipp`` output and the profile tables of NVIDIA's
+MIG User Guide (A100-SXM4-40GB: profile IDs, enums, instance caps, memory in MiB, SMs, engines,
+placements) and from the L4's data sheet.
 """
 
 from __future__ import annotations
