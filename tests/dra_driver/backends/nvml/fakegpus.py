@@ -31,7 +31,7 @@ class Profile:
 
 _ALL7 = (0, 1, 2, 3, 4, 5, 6)
 
-#: A100-SXM4-40GB, from gpu-isolation.md §2 (enum → ID as listed there).
+#: A100-SXM4-40GB, in the order of `Profile`'s fields (NVML's enum, then the ID ``-lgip`` shows).
 A100_40GB_PROFILES = (
     Profile(0x0, 19, "1g.5gb", 1, 7, 14, 4864, (1, 0, 0, 0, 0), _ALL7, 1),
     Profile(0x7, 20, "1g.5gb+me", 1, 1, 14, 4864, (1, 1, 0, 1, 1), _ALL7, 1),
