@@ -4,12 +4,14 @@
 - ``run --bundle DIR``: the check on a GPU machine, from the unpacked bundle; prints one JSON
   summary line and exits 1 when a required claim failed or something was left behind;
 - ``run --dry-run``: the same flow with fake GPUs on a synthetic driver root, from this checkout's
-  own builds (no bundle; containerd and runc built here with Go, cached).
+  own builds (no bundle; containerd and runc built here with Go, cached); with ``--bundle DIR``
+  too, from the unpacked bundle's binaries and image (a try of what will be carried).
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import pathlib
 import shutil
@@ -38,12 +40,8 @@ def dry_run_settings(work_dir: pathlib.Path) -> running.Settings:
     )
 
 
-def _settings(args: argparse.Namespace, work_dir: pathlib.Path) -> running.Settings:
-    if args.dry_run:
-        return dry_run_settings(work_dir)
-    if args.bundle is None:
-        raise SystemExit("run needs --bundle DIR (the unpacked .device/bundle.tar.xz) or --dry-run")
-    bundle: pathlib.Path = args.bundle.resolve()
+def bundle_settings(bundle: pathlib.Path, work_dir: pathlib.Path) -> running.Settings:
+    """The unpacked bundle's builds, on the machine's real GPUs."""
     return running.Settings(
         bin_dir=bundle / "bin",
         runtime_bin_dir=bundle / "bin",
@@ -54,13 +52,25 @@ def _settings(args: argparse.Namespace, work_dir: pathlib.Path) -> running.Setti
     )
 
 
+def _settings(args: argparse.Namespace, work_dir: pathlib.Path) -> running.Settings:
+    if args.bundle is None:
+        if not args.dry_run:
+            raise SystemExit("run needs --bundle DIR (the unpacked bundle) or --dry-run")
+        return dry_run_settings(work_dir)
+    settings = bundle_settings(args.bundle.resolve(), work_dir)
+    if args.dry_run:  # the bundle's binaries and image, tried here on fake GPUs
+        fakes = building.build(building.Flavour.PLAIN).fakes
+        settings = dataclasses.replace(settings, fake_driver=fakes)
+    return settings
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m e2e.devicecheck", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("prepare", help="build and pack .device/ (here)")
     run = commands.add_parser("run", help="the check (on the GPU machine, or --dry-run)")
     run.add_argument("--bundle", type=pathlib.Path, help="the unpacked bundle")
-    run.add_argument("--dry-run", action="store_true", help="fake GPUs, this checkout's builds")
+    run.add_argument("--dry-run", action="store_true", help="fake GPUs, a synthetic driver")
     run.add_argument("--work-dir", type=pathlib.Path, help="default: a new dir under /tmp")
     args = parser.parse_args(argv)
     if args.command == "prepare":

@@ -30,6 +30,7 @@ from __future__ import annotations
 import json
 import pathlib
 import shutil
+import struct
 import subprocess
 import sys
 import tempfile
@@ -83,6 +84,7 @@ def prepare(*, out: pathlib.Path = DEVICE_DIR) -> Manifest:
     with tempfile.TemporaryDirectory(prefix="gdra-bundle-") as scratch:
         staging = pathlib.Path(scratch) / "bundle"
         _stage(staging)
+        floor = _glibc_floor(staging)  # before the long packing: a failure here comes early
         shutil.rmtree(out, ignore_errors=True)
         out.mkdir()
         archive = pathlib.Path(scratch) / "bundle.tar.xz"
@@ -101,7 +103,7 @@ def prepare(*, out: pathlib.Path = DEVICE_DIR) -> Manifest:
             tree_bytes=tree,
             budget_bytes=BUDGET,
             pieces=pieces,
-            glibc_floor=".".join(map(str, _glibc_floor(staging))),
+            glibc_floor=".".join(map(str, floor)),
             image=image(staging).ref,
         )
     (out / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n")
@@ -148,14 +150,24 @@ def image(bundle: pathlib.Path) -> images.Image:
 
 
 def _glibc_floor(staging: pathlib.Path) -> tuple[int, int]:
-    """What the dynamically linked programs run on the GPU machine's own system need."""
-    programs = [path for path in (staging / "bin").iterdir() if _is_elf(path)]
+    """What the dynamically linked programs run on the GPU machine's own system need (the static
+    ones, containerd and ctr, need nothing)."""
+    programs = [path for path in (staging / "bin").iterdir() if _is_dynamic_elf(path)]
     return max((probe.glibc_floor(path) for path in programs), default=(2, 0))
 
 
-def _is_elf(path: pathlib.Path) -> bool:
-    with path.open("rb") as handle:
-        return handle.read(4) == b"\x7fELF"
+_PT_INTERP = 3
+
+
+def _is_dynamic_elf(path: pathlib.Path) -> bool:
+    """An ELF64 little-endian program with a program interpreter (the dynamic loader)."""
+    data = path.read_bytes()
+    if data[:4] != b"\x7fELF" or data[4:6] != b"\x02\x01":
+        return False
+    (table,) = struct.unpack_from("<Q", data, 0x20)
+    size, count = struct.unpack_from("<HH", data, 0x36)
+    types = (struct.unpack_from("<I", data, table + k * size)[0] for k in range(count))
+    return _PT_INTERP in types
 
 
 def _built_dir(script: list[str]) -> pathlib.Path:

@@ -6,9 +6,12 @@ work; MIG is reported but never fails the check, since a MIG mode change needs a
 machine (a VM with a passed-through GPU, say) may refuse. Each claim's pod runs the probe as
 container ``main``; the share's pod also runs a ``holder`` container on the same claim, which keeps
 up to `HOLDER_MAX` of the quota while ``main`` allocates until refused. Both hold their memory
-until the pod is deleted (``--hold``), so whatever order they run in, their allocations add up to
-the quota exactly when the claim's containers share one account. Judging is pure: reports in, a
-verdict with every problem named out.
+until the pod is deleted (``--hold``). The quota library charges each process of the claim its
+allocations plus, at its first one, a context reserve (``context_reserve_bytes`` of the claim's
+``quota.conf``, per GPU model); when the claim's containers share one account, what ``main`` was
+left when refused (cuMemGetInfo, less than one step) plus both allocations and a reserve per
+process that allocated is the quota to the byte, whatever order the two ran in. Judging is pure:
+reports in, a verdict with every problem named out.
 """
 
 from __future__ import annotations
@@ -39,7 +42,7 @@ class Check:
     required: bool
     """a failure fails the whole check"""
     quota_bytes: int | None = None
-    """the share's memory limit, which the two containers' allocations must add up to exactly"""
+    """the share's memory limit, which the two containers must fill together to the byte"""
     holder_args: tuple[str, ...] | None = None
     """of the probe in container ``holder`` (the share's second container), None: no holder"""
 
@@ -72,8 +75,13 @@ class Quota(TypedDict):
     """by ``main``, which allocates until refused"""
     held: int | None
     """by ``holder``, on the same claim at the same time"""
+    context_reserve: int
+    """charged once per process that allocated (the claim's ``context_reserve_bytes``)"""
+    left: int | None
+    """what ``main``'s cuMemGetInfo said was free after it was refused"""
     hit: bool
-    """``main`` was refused with CUDA_ERROR_OUT_OF_MEMORY when both together held the limit"""
+    """``main`` was refused with CUDA_ERROR_OUT_OF_MEMORY with less than one step left, and left,
+    allocations and reserves add up to the limit: one account for both containers"""
 
 
 class ClaimResult(TypedDict):
@@ -108,10 +116,11 @@ def judge(
     device: str,
     report: probe.Report,
     holder: probe.Report | None = None,
+    context_reserve: int = 0,
     real_gpus: bool,
 ) -> ClaimResult:
     """Everything the probes saw that is wrong for `check`, in one verdict; `holder` is the
-    report of the share's second container."""
+    report of the share's second container, `context_reserve` the claim's per-process charge."""
     result = _result(check, device=device, errors=[], skipped=None)
     errors = result["errors"]
     result["uuid_expected"], result["uuid_seen"] = _judge_container(
@@ -124,7 +133,9 @@ def judge(
     if "--kernel" in check.probe_args:
         result["kernel_ok"] = _judge_kernel(report["kernel"], real_gpus=real_gpus, errors=errors)
     if check.quota_bytes is not None:
-        result["quota"] = _judge_quota(report, holder, check.quota_bytes, errors)
+        result["quota"] = _judge_quota(
+            report, holder, limit=check.quota_bytes, reserve=context_reserve, errors=errors
+        )
     result["ok"] = not errors
     return result
 
@@ -219,20 +230,33 @@ def _judge_kernel(
 
 
 def _judge_quota(
-    report: probe.Report, holder: probe.Report | None, limit: int, errors: list[str]
+    report: probe.Report,
+    holder: probe.Report | None,
+    *,
+    limit: int,
+    reserve: int,
+    errors: list[str],
 ) -> Quota:
     allocated, error = _allocation(report)
     held, held_error = _allocation(holder) if holder is not None else (0, None)
-    together = (allocated or 0) + (held or 0)
+    left = _left(report)
+    processes = sum(1 for amount in (allocated, held) if amount)
+    charged = (allocated or 0) + (held or 0) + processes * reserve
+    step = (report["alloc"] or {}).get("step")
     hit = (
-        allocated is not None
-        and together == limit
-        and error is not None
+        error is not None
         and error["rc"] == OUT_OF_MEMORY
+        and left is not None
+        and step is not None
+        and left < step
+        and charged + left == limit
     )
     if not hit:
         stop = _error_text(error) if error else "no error"
-        errors.append(f"quota {limit}: allocated {allocated} beside {held} held, then {stop}")
+        errors.append(
+            f"quota {limit}: allocated {allocated} beside {held} held and {processes} context "
+            f"reserve(s) of {reserve}, then {stop} with {left} left"
+        )
     if held_error is not None and held_error["rc"] != OUT_OF_MEMORY:
         errors.append(f"{HOLDER}: allocation failed: {_error_text(held_error)}")
     for name, seen in ((MAIN, report), (HOLDER, holder)):
@@ -243,7 +267,22 @@ def _judge_quota(
         totals = [device.get("total_memory") for device in seen["cuda"]["devices"]]
         if totals and totals[0] != limit:
             errors.append(f"{name}: cuDeviceTotalMem_v2 says {totals[0]}, not the quota {limit}")
-    return {"limit": limit, "allocated": allocated, "held": held, "hit": hit}
+    return {
+        "limit": limit,
+        "allocated": allocated,
+        "held": held,
+        "context_reserve": reserve,
+        "left": left,
+        "hit": hit,
+    }
+
+
+def _left(report: probe.Report) -> int | None:
+    """The free memory cuMemGetInfo reported after the allocation test (the quota's view)."""
+    info = (report["alloc"] or {}).get("memory_info")
+    if info is None or "call" in info:  # absent, or the call's error
+        return None
+    return info["free"]
 
 
 def _allocation(report: probe.Report) -> tuple[int | None, probe.Error | None]:

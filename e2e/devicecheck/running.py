@@ -23,6 +23,7 @@ import pathlib
 import time
 from typing import TypedDict
 
+from dra_driver.isolation import quotas
 from e2e import probe
 from e2e.devicecheck import checks, containers
 from e2e.harness import containerd, controlplane, images, kube, nodeagents, objects, workloads
@@ -220,10 +221,28 @@ def _one(
             device=device or "",
             report=reports[checks.MAIN],
             holder=reports.get(checks.HOLDER),
+            context_reserve=_context_reserve(node, check.name),
             real_gpus=settings.real_gpus,
         )
     finally:
         _release(settings, client, node, check.name)
+
+
+def _context_reserve(node: nodeagents.PluginNode, pod: str) -> int:
+    """``context_reserve_bytes`` of the claim's quota config, read on the host from what the
+    container gets mounted under the claims root (`quotas.CONTAINER_ROOT`): the claim's directory
+    or the config itself. 0 without a config or the key."""
+    mounts = workloads.container_record(node, NAMESPACE, pod).get("mounts") or []
+    for mount in mounts:
+        if not mount["containerPath"].startswith(f"{quotas.CONTAINER_ROOT}/"):
+            continue
+        host = pathlib.Path(mount["hostPath"])
+        config = host / quotas.FILE if host.is_dir() else host
+        if config.name == quotas.FILE and config.is_file():
+            lines = config.read_text().splitlines()
+            values = dict(line.split("=", 1) for line in lines if "=" in line)
+            return int(values.get("context_reserve_bytes", "0"))
+    return 0
 
 
 def _why_no_report(node: nodeagents.PluginNode, pod: str, container: str, error: Exception) -> str:

@@ -1,15 +1,17 @@
 """The GPU machine's check (``hack/device-check.sh``, `e2e.devicecheck`), as far as it runs here.
 
 Covers: judging the probe reports of a claim's containers (the UUID CUDA saw against the claim's,
-one visible device, device nodes on real GPUs, the kernel, the share's quota filled exactly by its
-two containers together, the second refused with CUDA_ERROR_OUT_OF_MEMORY, the library loaded in
-both); the pods the check makes (a container per probe, the claim in each, the fake GPU pinned by
-CEL); what the bundle carries (the plugin's runtime dependencies, a working tree within the
-carried budget); and the whole flow in dry-run mode (real control plane, containerd and runc, the
-fake kubelet starting each claim's pod through CRI, the plugin on fake GPUs over a synthetic driver
-root, the probe in real containers with the fake libcuda as the driver's library): every claim, MIG
-included, comes out ok, the share's two containers add up to its quota, and nothing is left behind.
-What needs a GPU (NVML, the kernel launch, real device nodes) runs only on that machine.
+one visible device, device nodes on real GPUs, the kernel; for the share, its two containers on one
+account: their allocations, a context reserve per process that allocated and what ``main`` was
+left when refused with CUDA_ERROR_OUT_OF_MEMORY make the quota to the byte, in any order they ran,
+and the library is loaded in both); the pods the check makes (a container per probe, the claim in
+each, the fake GPU pinned by CEL); what the bundle carries (the plugin's runtime dependencies, a
+working tree within the carried budget); and the whole flow in dry-run mode (real control plane,
+containerd and runc, the fake kubelet starting each claim's pod through CRI, the plugin on fake
+GPUs over a synthetic driver root, the probe in real containers with the fake libcuda as the
+driver's library): every claim, MIG included, comes out ok, the share's containers fill one
+account, and nothing is left behind. What needs a GPU (NVML, the kernel launch, real device
+nodes) runs only on that machine.
 """
 
 from __future__ import annotations
@@ -31,7 +33,9 @@ from e2e.harness import images
 
 GPU, SHARE, MIG = checks.CHECKS
 UUID = "GPU-11111111-2222-3333-4444-555555555555"
+MIB = 1 << 20
 GIB = 1 << 30
+RESERVE = 544 * MIB
 
 
 def _report(**changes: Any) -> probe.Report:
@@ -65,10 +69,24 @@ def _oom() -> probe.Error:
 
 
 def _share_report(
-    allocated: int, *, mapped: bool = True, refused: bool = True, kernel: bool = True
+    allocated: int,
+    *,
+    left: int = 0,
+    mapped: bool = True,
+    refused: bool = True,
+    kernel: bool = True,
 ) -> probe.Report:
+    """A share's probe: `allocated` in 256 MiB steps, then (if `refused`) out of memory with
+    `left` free as the quota reports it."""
+    memory = {"free": left, "total": checks.SHARE_QUOTA}
     report = _report(
-        alloc={"device": 0, "allocated": allocated, "error": _oom() if refused else None},
+        alloc={
+            "device": 0,
+            "step": 256 * MIB,
+            "allocated": allocated,
+            "error": _oom() if refused else None,
+            "memory_info": memory,
+        },
         preload={"file": "/lib/libgpuquota.so\n", "mapped": mapped, "library": "x"},
     )
     if not kernel:
@@ -136,51 +154,73 @@ def test_fake_gpus_need_no_device_nodes_and_cannot_run_kernels() -> None:
     assert (result["ok"], result["kernel_ok"]) == (True, None)
 
 
-def _judge_share(main: probe.Report, holder: probe.Report) -> checks.ClaimResult:
-    return checks.judge(SHARE, device="gpu-0-shared", report=main, holder=holder, real_gpus=True)
+def _judge_share(
+    main: probe.Report, holder: probe.Report, *, reserve: int = RESERVE
+) -> checks.ClaimResult:
+    return checks.judge(
+        SHARE,
+        device="gpu-0-shared",
+        report=main,
+        holder=holder,
+        context_reserve=reserve,
+        real_gpus=True,
+    )
 
 
+# In MiB, with the H100's 544 MiB context reserve per process that allocated.
 @pytest.mark.parametrize(
-    ("allocated", "held"),
-    [(3 * GIB, 1 * GIB), (4 * GIB, 0), (3 * GIB + GIB // 2, GIB // 2)],
-    ids=["holder-first", "main-first", "interleaved"],
+    ("allocated", "held", "left", "reserve"),
+    [(1792, 1024, 192, 544), (3328, 0, 224, 544), (3072, 1024, 0, 0), (2048, 768, 192, 544)],
+    ids=["holder-first", "main-first-holder-refused", "no-reserve", "interleaved"],
 )
-def test_a_shares_two_containers_fill_its_quota_exactly_together(allocated: int, held: int) -> None:
-    result = _judge_share(_share_report(allocated), _holder(held))
-    assert result["errors"] == []
-    assert result["quota"] == {"limit": 4 * GIB, "allocated": allocated, "held": held, "hit": True}
-
-
-@pytest.mark.parametrize(
-    ("allocated", "held"),
-    [(4 * GIB, 1 * GIB), (3 * GIB, 0), (5 * GIB, 0)],
-    ids=["two-accounts", "refused-early", "over-quota"],
-)
-def test_a_share_whose_containers_do_not_add_up_to_the_quota_fails(
-    allocated: int, held: int
+def test_a_shares_two_containers_fill_its_quota_to_the_byte_together(
+    allocated: int, held: int, left: int, reserve: int
 ) -> None:
-    result = _judge_share(_share_report(allocated), _holder(held))
+    main, holder = _share_report(allocated * MIB, left=left * MIB), _holder(held * MIB)
+    result = _judge_share(main, holder, reserve=reserve * MIB)
+    assert result["errors"] == []
+    assert result["quota"] == {
+        "limit": 4 * GIB,
+        "allocated": allocated * MIB,
+        "held": held * MIB,
+        "context_reserve": reserve * MIB,
+        "left": left * MIB,
+        "hit": True,
+    }
+
+
+@pytest.mark.parametrize(
+    ("allocated", "held", "left"),
+    [(3328, 1024, 224), (1024, 1024, 1504), (4096, 1024, 0)],
+    ids=["two-accounts", "refused-with-room-left", "over-quota"],
+)
+def test_a_share_whose_containers_do_not_fill_one_account_fails(
+    allocated: int, held: int, left: int
+) -> None:
+    result = _judge_share(_share_report(allocated * MIB, left=left * MIB), _holder(held * MIB))
     assert not result["ok"]
     assert result["quota"] is not None
     assert not result["quota"]["hit"]
-    assert any(error.startswith("quota 4294967296: allocated") for error in result["errors"])
+    assert result["errors"][0].startswith(f"quota {4 * GIB}: allocated {allocated * MIB} beside")
 
 
 def test_a_share_must_be_refused_by_the_quota_not_stop_on_its_own() -> None:
-    result = _judge_share(_share_report(3 * GIB, refused=False), _holder(1 * GIB))
+    main = _share_report(1792 * MIB, left=192 * MIB, refused=False)
+    result = _judge_share(main, _holder(1 * GIB))
     assert not result["ok"]
     assert "then no error" in result["errors"][0]
 
 
 def test_a_share_without_the_quota_library_fails_in_either_container() -> None:
-    result = _judge_share(_share_report(3 * GIB), _holder(1 * GIB, mapped=False))
+    main = _share_report(1792 * MIB, left=192 * MIB)
+    result = _judge_share(main, _holder(1 * GIB, mapped=False))
     assert result["errors"] == ["the quota library is not loaded in container holder"]
 
 
 def test_what_the_holder_sees_wrong_is_named_as_the_holders() -> None:
     holder = _holder(1 * GIB)
     holder["env"] = {"GPU_DRA_GPU_0_SHARED_UUID": "GPU-99999999-2222-3333-4444-555555555555"}
-    result = _judge_share(_share_report(3 * GIB), holder)
+    result = _judge_share(_share_report(1792 * MIB, left=192 * MIB), holder)
     assert [error.split(":")[0] for error in result["errors"]] == ["holder"]
     assert "CUDA sees" in result["errors"][0]
 
@@ -257,7 +297,13 @@ def test_the_dry_run_passes_every_claim_in_real_containers() -> None:
     assert (share["limit"], share["hit"]) == (4 * GIB, True)
     assert share["allocated"] is not None
     assert share["held"] is not None
-    assert share["allocated"] + share["held"] == 4 * GIB  # one account for both containers
+    assert share["left"] is not None
+    processes = (share["allocated"] > 0) + (share["held"] > 0)
+    # One account for both containers: their allocations, a context reserve per process (the
+    # H100's, from the claim's quota.conf) and what main was left when refused make the quota.
+    assert share["context_reserve"] == 544 * MIB
+    charged = share["allocated"] + share["held"] + processes * share["context_reserve"]
+    assert charged + share["left"] == 4 * GIB
     assert "-mig-" in (by_claim["mig"]["device"] or "")
     mig_seen, mig_claimed = by_claim["mig"]["uuid_seen"], by_claim["mig"]["uuid_expected"]
     assert mig_claimed is not None
