@@ -140,10 +140,10 @@ def claim_object(ref: claims.ClaimRef) -> dict[str, Any]:
 class InMemoryClaims:
     """Stands in for `claimfetching.ClaimFetcher`: no API server, claims built from their names."""
 
-    def __init__(self, api: object) -> None:
-        del api
+    def __init__(self, client: object, **kwargs: object) -> None:
+        del client, kwargs
 
-    def fetch(self, ref: claims.ClaimRef) -> dict[str, Any]:
+    def fetch(self, ref: claims.ClaimRef, *, timeout: float | None = None) -> dict[str, Any]:
         return claim_object(ref)
 
     def exists(self, ref: claims.ClaimRef) -> bool | None:

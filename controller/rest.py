@@ -4,6 +4,12 @@ The controllers send and read ``resource.k8s.io`` objects as JSON dicts, never a
 an older client's models drop fields they do not know, and the ResourceSlice controller must
 compare exactly what it sent with what the server stored. Authentication, TLS and token refresh
 come from the `kubernetes` client's configuration.
+
+Every request is bounded in time (`timeout`: seconds for the whole request, connecting included)
+and sent once: urllib3's own retries are switched off, because they would wait out the timeout up
+to four times over against a hung server, and raise a ``MaxRetryError`` the caller never sees
+coming. Retrying is the caller's decision, made on the error tree of `errors` (a backoff, or the
+kubelet's next call).
 """
 
 from __future__ import annotations
@@ -25,6 +31,7 @@ Obj = dict[str, Any]
 class Rest:
     def __init__(self, api: client.ApiClient) -> None:
         self.api = api
+        _send_once(api)
         self.requests = 0
         """Requests sent so far (for benchmarks and the "no write when nothing changed" rule)."""
         self.writes = 0
@@ -42,9 +49,12 @@ class Rest:
         response = self._send(method, path, body, query, content_type, timeout)
         try:
             payload = response.read()
+            result: Obj = json.loads(payload) if payload else {}
+        except (urllib3.exceptions.HTTPError, OSError, ValueError) as exc:
+            # The body is read after the status: a server that hangs or dies mid-answer.
+            raise errors.UnavailableError(f"{method} {path}: reading the answer: {exc}") from exc
         finally:
             response.response.release_conn()
-        result: Obj = json.loads(payload) if payload else {}
         return result
 
     def get(self, path: str, **query: str) -> Obj:
@@ -62,7 +72,7 @@ class Rest:
                     line, buffer = buffer.split(b"\n", 1)
                     if line.strip():
                         yield json.loads(line)
-        except (urllib3.exceptions.HTTPError, OSError) as exc:
+        except (urllib3.exceptions.HTTPError, OSError, ValueError) as exc:
             raise errors.UnavailableError(f"watch of {path} broke off: {exc}") from exc
         finally:
             response.response.release_conn()
@@ -99,11 +109,26 @@ class Rest:
         except (urllib3.exceptions.HTTPError, OSError) as exc:
             raise errors.UnavailableError(f"{method} {path}: {exc}") from exc
         if response.status >= 400:
-            message = response.read().decode(errors="replace")
-            response.response.release_conn()
-            with contextlib.suppress(ValueError):
-                message = json.loads(message).get("message", message)
-            raise errors.for_status(
-                response.status, f"{method} {path}: HTTP {response.status}: {message}"
-            )
+            raise _failure(method, path, response)
         return response
+
+
+def _failure(method: str, path: str, response: Any) -> errors.ApiError:
+    """The error of an error status, with the server's message if it can be read."""
+    try:
+        message = response.read().decode(errors="replace")
+    except (urllib3.exceptions.HTTPError, OSError) as exc:
+        message = f"(the answer broke off: {exc})"
+    finally:
+        response.response.release_conn()
+    with contextlib.suppress(ValueError, AttributeError):
+        message = json.loads(message).get("message", message)
+    return errors.for_status(response.status, f"{method} {path}: HTTP {response.status}: {message}")
+
+
+def _send_once(api: client.ApiClient | None) -> None:
+    """Switch off urllib3's retries on the client's connection pools (see the module's docstring)."""
+    pools = getattr(getattr(api, "rest_client", None), "pool_manager", None)
+    if isinstance(pools, urllib3.PoolManager):
+        pools.connection_pool_kw["retries"] = False
+        pools.clear()  # pools made before now keep their own settings

@@ -4,7 +4,9 @@ Used by every node's plugin. `SliceSync.publish` lists the pool's slices, plans 
 (`slicediff`) and sends them with preconditions; conflicts and server errors are retried with
 backoff. `SliceSync.run` publishes, then watches the node's slices and publishes again when they
 change (someone edited or deleted one, the kubelet wiped them at its start) or every `resync`
-seconds; the desired pool is recomputed each time, so a changed node is picked up too.
+seconds; the desired pool is recomputed each time, so a changed node is picked up too. `run`
+ends only when told to stop: any error (the server down or hung, a refusal, a bug in computing
+the pool) is logged, reported to `on_error` and followed by a new attempt after a backoff.
 
 A server that stores something other than what was sent (a field its feature gates drop, a
 normalized value) is detected after each write: the difference is logged once with its paths,
@@ -40,6 +42,7 @@ class SliceSync:
         attempts: int = 6,
         backoff: float = 0.2,
         on_dropped: Callable[[int], None] = lambda count: None,
+        on_error: Callable[[], None] = lambda: None,
         api_version: str = "v1",
     ) -> None:
         self.client = client
@@ -50,6 +53,8 @@ class SliceSync:
         self.backoff = backoff
         self.on_dropped = on_dropped
         """Called with the number of dropped field paths whenever it grows (for a metric)."""
+        self.on_error = on_error
+        """Called once per failed attempt of `run` (for a metric)."""
         self.dropped_fields: set[str] = set()
         """Paths of fields the server did not store as sent (empty on a fully capable server)."""
         self._stored: dict[str, slicediff.Obj] = {}
@@ -108,7 +113,13 @@ class SliceSync:
                     self.publish(desired())
                 delay = self.backoff
             except errors.ApiError as exc:
+                self.on_error()
                 log.warning("slices.sync_failed", error=str(exc), retry_in=delay)
+                stop.wait(delay)
+                delay = min(delay * 2, 30.0)
+            except Exception:  # a bug (or a backend error) must not end the pool's publishing
+                self.on_error()
+                log.exception("slices.sync_crashed", retry_in=delay)
                 stop.wait(delay)
                 delay = min(delay * 2, 30.0)
 

@@ -8,6 +8,8 @@ the response of the request in flight and `cancel` shuts its socket down (urllib
 `Watch.events` sends one watch request (``?watch=true``) from a given resourceVersion and yields
 the events (``{"type": "ADDED"|"MODIFIED"|"DELETED"|"BOOKMARK"|"ERROR", "object": {...}}``) until
 the server ends it; the caller lists again when an ``ERROR`` event says the version is too old.
+A server that hangs (or a connection that silently died) ends the watch with an
+`errors.UnavailableError` once nothing arrived for longer than the server would keep it open.
 """
 
 from __future__ import annotations
@@ -53,7 +55,7 @@ class Watch:
         try:
             yield from _lines(response)
             finished = True
-        except (urllib3.exceptions.HTTPError, OSError) as exc:
+        except (urllib3.exceptions.HTTPError, OSError, ValueError) as exc:
             if not self.cancelled:
                 raise errors.UnavailableError(f"watch of {self._path} broke off: {exc}") from exc
         finally:
@@ -89,8 +91,10 @@ class Watch:
         )
         what = f"watch {self._path}"
         try:
-            # No read timeout: the server ends the watch after timeoutSeconds, cancel() earlier.
-            result = api.call_api(*serialized, _request_timeout=(10, None))
+            # The server ends the watch after timeoutSeconds (cancel() earlier); only a server
+            # that hangs stays silent longer than that.
+            silence = self._timeout_seconds + 30
+            result = api.call_api(*serialized, _request_timeout=(10, silence))
         except ApiException as exc:
             raise errors.for_status(exc.status or 0, f"{what}: {exc.reason}") from exc
         except (urllib3.exceptions.HTTPError, OSError) as exc:

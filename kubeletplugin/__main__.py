@@ -1,27 +1,28 @@
 """The kubelet plugin process: ``python -m kubeletplugin`` (console script ``gpu-dra-kubeletplugin``).
 
 Wiring only: settings from flags (and the ``NODE_NAME``/``POD_UID`` environment a DaemonSet sets),
-the GPU backend, start-up reconciliation, the gRPC servers, metrics, the periodic sweep, and a
-clean stop on SIGTERM/SIGINT (sockets removed, ResourceSlices left in place).
+the GPU backend, start-up reconciliation, the gRPC servers, metrics, the periodic duties (the
+sweep, the driver check: `controller.looping.Loop` threads that log, back off and retry whatever
+they run into), and a clean stop on SIGTERM/SIGINT (sockets removed, ResourceSlices left in place).
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import gc
 import os
 import pathlib
 import signal
 import sys
 import threading
-import time
 from types import FrameType
 
 import grpc
 import structlog
 from kubernetes import client, config
 
-from controller import rest
+from controller import looping, rest
 from dra_driver import backends, logs, preparing
 from dra_driver.backends import errors as backend_errors
 from dra_driver.checkpoint import store
@@ -228,7 +229,7 @@ def run(args: argparse.Namespace, backend: backends.GpuBackend, stop: threading.
         backend, node_config, boot_id=store.current_boot_id(), mps_runner=runner, driver=driver
     )
     preparer.reconcile()
-    fetcher = claimfetching.ClaimFetcher(api, api_version=api_version)
+    fetcher = claimfetching.ClaimFetcher(client, api_version=api_version)
     stats = metrics.Metrics()
     board = health.Board()
     publisher = publishing.Publisher(
@@ -240,6 +241,7 @@ def run(args: argparse.Namespace, backend: backends.GpuBackend, stop: threading.
         node_name=args.node_name,
         board=board,
         on_dropped=stats.dropped_fields.set,
+        on_error=stats.api_errors.labels("publisher").inc,
         api_version=api_version,
     )
     reg = registration.Registration(
@@ -279,6 +281,17 @@ def run(args: argparse.Namespace, backend: backends.GpuBackend, stop: threading.
             servers.set_ready(problem is None, condition="driver")
 
     check_driver()
+    sweep = functools.partial(sweeping.pass_, preparer, exists=fetcher.exists)
+    duties = [
+        looping.Loop("sweep", stats.counting_errors("sweep", sweep), interval=args.sweep_interval)
+    ]
+    if driver is not None:
+        duties.append(
+            looping.Loop("driver-check", check_driver, interval=args.driver_check_interval)
+        )
+    threads = [
+        threading.Thread(target=duty.run, name=f"duty-{duty.name}", daemon=True) for duty in duties
+    ]
     servers.start()
     publisher.start(stop, resync=args.resync_interval)
     try:
@@ -287,18 +300,17 @@ def run(args: argparse.Namespace, backend: backends.GpuBackend, stop: threading.
         gc.freeze()
         if args.metrics_port >= 0:
             stats.serve(args.metrics_port, address=args.bind_address)
+        for thread in threads:
+            thread.start()
         log.info("plugin.started", node=args.node_name, driver=args.driver_name, gpus=args.gpus)
-        tick = args.sweep_interval
-        if driver is not None:
-            tick = min(tick, args.driver_check_interval)
-        next_sweep = time.monotonic() + args.sweep_interval
-        while not stop.wait(tick):
-            check_driver()
-            if time.monotonic() >= next_sweep:
-                next_sweep = time.monotonic() + args.sweep_interval
-                sweeping.sweep(preparer, exists=fetcher.exists)
+        stop.wait()
     finally:
         stop.set()
+        for duty in duties:
+            duty.stop()
+        for thread in threads:
+            if thread.is_alive():
+                thread.join(5.0)  # a sweep asking a hung API server ends within its timeout
         board.close()
         servers.stop()
         publisher.join()

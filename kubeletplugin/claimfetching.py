@@ -1,50 +1,68 @@
 """Read the ResourceClaims the kubelet names, with the plugin's own credentials.
 
-The allocation is not in the kubelet's request; the plugin GETs each claim (``resource.k8s.io/v1``)
-as plain JSON, so no client model drops a field it does not know. A claim that is gone or cannot
-be read fails that claim only; the kubelet retries it.
+The allocation is not in the kubelet's request; the plugin GETs each claim (``resource.k8s.io``,
+the version the API server serves) through the project's REST layer (`controller.rest`), as
+plain JSON, so no client model drops a field it does not know and every failure arrives as one
+of `controller.errors`. Each becomes a `claims.ClaimError` of that claim only, which the kubelet
+retries:
+
+    NotFoundError                       "claim ... does not exist (any more)"
+    UnavailableError (down, 5xx, 429,   `UnreachableError`: "the API server is unreachable: ..."
+      timed out, broke off)
+    any other ApiError                  "reading claim ... failed: GET ...: HTTP <status>: ..."
+
+Each GET is bounded by `timeout` (or the caller's smaller one: the time left of the kubelet's
+call), so a hung server cannot hold a NodePrepareResources call past the kubelet's deadline.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from kubernetes import client
-from kubernetes.client.exceptions import ApiException
-
+from controller import errors, rest
 from dra_driver import claims
 
-GROUP, PLURAL = "resource.k8s.io", "resourceclaims"
+TIMEOUT = 10.0
+"""Seconds one claim GET may take at most, connecting included."""
+
+
+class UnreachableError(claims.ClaimError):
+    """The claim could not be read now: the API server is down, hung or overloaded."""
 
 
 class ClaimFetcher:
-    def __init__(self, api: client.ApiClient, *, api_version: str = "v1") -> None:
-        self._objects = client.CustomObjectsApi(api)
+    def __init__(self, client: rest.Rest, *, api_version: str = "v1") -> None:
+        self._client = client
         self.api_version = api_version
         """The allocation results read here have the same shape in v1, v1beta2 and v1beta1."""
 
-    def fetch(self, ref: claims.ClaimRef) -> dict[str, Any]:
+    def fetch(self, ref: claims.ClaimRef, *, timeout: float | None = None) -> dict[str, Any]:
+        """The claim's JSON; `claims.ClaimError` (`UnreachableError` if worth retrying soon)."""
         try:
-            obj: Any = self._objects.get_namespaced_custom_object(
-                GROUP, self.api_version, ref.namespace, PLURAL, ref.name, _request_timeout=10
-            )
-        except ApiException as exc:
-            if exc.status == 404:
-                raise claims.ClaimError(f"claim {ref} does not exist (any more)") from exc
+            return self._get(ref, timeout)
+        except errors.NotFoundError as exc:
+            raise claims.ClaimError(f"claim {ref} does not exist (any more)") from exc
+        except errors.UnavailableError as exc:
+            raise UnreachableError(f"the API server is unreachable: {exc}") from exc
+        except errors.ApiError as exc:
             raise claims.ClaimError(
-                f"reading claim {ref} from the API server failed: HTTP {exc.status} {exc.reason}"
+                f"reading claim {ref} from the API server failed: {exc}"
             ) from exc
-        except OSError as exc:  # urllib3 connection errors derive from OSError
-            raise claims.ClaimError(f"the API server is unreachable: {exc}") from exc
-        if not isinstance(obj, dict):
-            raise claims.ClaimError(f"claim {ref}: the API server answered {type(obj).__name__}")
-        return obj
 
     def exists(self, ref: claims.ClaimRef) -> bool | None:
         """True if the claim still exists with the same UID; None if that cannot be told now."""
         try:
-            obj = self.fetch(ref)
-        except claims.ClaimError as exc:
-            cause = exc.__cause__
-            return False if isinstance(cause, ApiException) and cause.status == 404 else None
+            obj = self._get(ref, None)
+        except errors.NotFoundError:
+            return False
+        except errors.ApiError:
+            return None
         return bool((obj.get("metadata") or {}).get("uid") == ref.uid)
+
+    def _get(self, ref: claims.ClaimRef, timeout: float | None) -> dict[str, Any]:
+        seconds = TIMEOUT if timeout is None else max(0.1, min(timeout, TIMEOUT))
+        path = (
+            f"/apis/resource.k8s.io/{self.api_version}/namespaces/{ref.namespace}"
+            f"/resourceclaims/{ref.name}"
+        )
+        return self._client.request("GET", path, timeout=seconds)

@@ -2,22 +2,27 @@
 
 NodePrepareResources: GET every claim, turn it into our part of its allocation, prepare the batch
 (`dra_driver.preparing`), refuse claims that would put two MPS daemons in one container
-(`podclaims`; a claim prepared by this call is undone again), answer one entry per claim. A claim that fails gets its ``error`` set;
-the call itself fails only if the request is malformed. v1beta1 is the same service without the
-``share_id`` field, so the answer is built from the version's own message classes.
+(`podclaims`; a claim prepared by this call is undone again), answer one entry per claim. A claim
+that fails gets its ``error`` set; the call itself fails only if the request is malformed.
+v1beta1 is the same service without the ``share_id`` field, so the answer is built from the
+version's own message classes.
+
+The claim GETs end in time for the kubelet's deadline (within `READING_SHARE` of the call's), and
+once the API server proved unreachable for one claim, the other claims of the call get the same
+error without another request: a hung server costs one timeout per call, not one per claim.
 """
 
 from __future__ import annotations
 
+import time
 import types
-from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
 import grpc
 import structlog
 
 from dra_driver import claims, preparing
-from kubeletplugin import metrics, podclaims
+from kubeletplugin import claimfetching, metrics, podclaims
 from kubeletplugin.protos.dra.v1 import api_pb2 as v1
 from kubeletplugin.protos.dra.v1 import api_pb2_grpc as v1_grpc
 from kubeletplugin.protos.dra.v1beta1 import api_pb2 as v1beta1
@@ -25,7 +30,15 @@ from kubeletplugin.protos.dra.v1beta1 import api_pb2_grpc as v1beta1_grpc
 
 log = structlog.get_logger(__name__)
 
-Fetch = Callable[[claims.ClaimRef], dict[str, Any]]
+READING_SHARE = 2 / 3
+"""The part of the call's time (the kubelet gives it 45 s) that reading the claims may take;
+the rest is kept for preparing them."""
+
+
+class Fetch(Protocol):
+    """`claimfetching.ClaimFetcher.fetch`: the claim's JSON, or `claims.ClaimError`."""
+
+    def __call__(self, ref: claims.ClaimRef, *, timeout: float | None = None) -> dict[str, Any]: ...
 
 
 class DraService:
@@ -51,17 +64,11 @@ class DraService:
     def NodePrepareResources(self, request: Any, context: grpc.ServicerContext) -> Any:  # noqa: N802
         with self._stats.call("prepare"):
             refs = [_ref(claim, context) for claim in request.claims]
-            answers: dict[str, Any] = {}
-            batch = []
-            objects: dict[claims.ClaimUID, dict[str, Any]] = {}
-            for ref in refs:
-                try:
-                    obj = self._fetch(ref)
-                    batch.append(claims.allocated(obj, ref=ref, driver=self._driver))
-                    objects[ref.uid] = obj
-                except claims.ClaimError as exc:
-                    log.warning("claim.rejected", claim=str(ref), error=str(exc))
-                    answers[ref.uid] = self._pb.NodePrepareResourceResponse(error=str(exc))
+            batch, objects, rejected = self._read(refs, context.time_remaining())
+            answers: dict[str, Any] = {
+                uid: self._pb.NodePrepareResourceResponse(error=error)
+                for uid, error in rejected.items()
+            }
             outcomes = self._preparer.prepare(batch)
             for refused, message in self._refused(batch, objects, outcomes).items():
                 outcomes[refused] = preparing.Outcome(error=message)
@@ -82,6 +89,40 @@ class DraService:
             self._count_errors("unprepare", answers.values())
             self._count_devices()
             return self._pb.NodeUnprepareResourcesResponse(claims=answers)
+
+    def _read(
+        self, refs: list[claims.ClaimRef], remaining: float | None
+    ) -> tuple[list[claims.AllocatedClaim], dict[claims.ClaimUID, dict[str, Any]], dict[str, str]]:
+        """The claims to prepare with their JSON, and why the others cannot be prepared, read
+        within a share of the `remaining` seconds (None: each fetch's own timeout only)."""
+        deadline = None if remaining is None else time.monotonic() + remaining * READING_SHARE
+        batch: list[claims.AllocatedClaim] = []
+        objects: dict[claims.ClaimUID, dict[str, Any]] = {}
+        rejected: dict[str, str] = {}
+        unreachable: claims.ClaimError | None = None
+        for ref in refs:
+            left = None if deadline is None else deadline - time.monotonic()
+            if unreachable is None and left is not None and left <= 0:
+                unreachable = claimfetching.UnreachableError(
+                    "the API server is unreachable: no time left of the kubelet's deadline "
+                    "to read the claim"
+                )
+            try:
+                if unreachable is not None:
+                    raise unreachable
+                obj = self._fetch(ref, timeout=left)
+                batch.append(claims.allocated(obj, ref=ref, driver=self._driver))
+                objects[ref.uid] = obj
+            except claimfetching.UnreachableError as exc:
+                if exc is not unreachable:
+                    self._stats.api_errors.labels("prepare").inc()
+                unreachable = exc
+                rejected[ref.uid] = str(exc)
+            except claims.ClaimError as exc:
+                rejected[ref.uid] = str(exc)
+            if ref.uid in rejected:
+                log.warning("claim.rejected", claim=str(ref), error=rejected[ref.uid])
+        return batch, objects, rejected
 
     def _refused(
         self,

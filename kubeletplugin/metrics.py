@@ -9,12 +9,14 @@
 | ``gpu_dra_prepared_devices`` | type | devices prepared on this node now |
 | ``gpu_dra_slice_dropped_fields`` | | slice fields the API server dropped (a missing feature) |
 | ``gpu_dra_driver_root_ready`` | | 1 when containers get the whole NVIDIA driver, else 0 (the log says why) |
+| ``gpu_dra_api_errors_total`` | component | failed API-server requests (and failed passes) that were \
+logged and will be retried: prepare (claim GETs), sweep, publisher, driver-check |
 """
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import prometheus_client
 
@@ -57,6 +59,13 @@ class Metrics:
             registry=self.registry,
         )
 
+        self.api_errors = prometheus_client.Counter(
+            "gpu_dra_api_errors",
+            "API-server errors (and failed passes) a component logged and will retry",
+            ["component"],
+            registry=self.registry,
+        )
+
     @contextlib.contextmanager
     def call(self, operation: str) -> Iterator[None]:
         self.inflight.labels(operation).inc()
@@ -70,6 +79,18 @@ class Metrics:
             self.requests.labels(operation, "ok").inc()
         finally:
             self.inflight.labels(operation).dec()
+
+    def counting_errors(self, component: str, work: Callable[[], None]) -> Callable[[], None]:
+        """`work`, each exception it raises counted in ``gpu_dra_api_errors_total`` first."""
+
+        def counted() -> None:
+            try:
+                work()
+            except Exception:
+                self.api_errors.labels(component).inc()
+                raise
+
+        return counted
 
     def serve(self, port: int, *, address: str) -> None:
         prometheus_client.start_http_server(port, addr=address, registry=self.registry)

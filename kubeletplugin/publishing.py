@@ -4,7 +4,9 @@ At start the plugin decides its mode (``--mode auto`` asks the API server what i
 `controller.capabilities`), then a background thread keeps the node's slices equal to what the
 GPUs offer (`controller.slicesync`): at start, after the kubelet wipes them, after anyone edits
 them, and on every resync (which also picks up an admin's new MIG instances). The owner reference
-to the Node makes the slices go with the Node.
+to the Node makes the slices go with the Node. Nothing ends the thread but the stop: an error
+(the API server down, a refusal, a bug) is logged, counted (`on_error`) and retried after a
+backoff, so the slices are repaired once the server is back.
 """
 
 from __future__ import annotations
@@ -100,6 +102,7 @@ class Publisher:
         node_name: str,
         board: health.Board,
         on_dropped: Callable[[int], None] = lambda count: None,
+        on_error: Callable[[], None] = lambda: None,
         api_version: str = "v1",
     ) -> None:
         self.client = client
@@ -110,6 +113,8 @@ class Publisher:
         self.node_name = node_name
         self.board = board
         self.on_dropped = on_dropped
+        self.on_error = on_error
+        """Called once per error logged and retried (for a metric)."""
         self.api_version = api_version
         self._thread: threading.Thread | None = None
 
@@ -134,16 +139,23 @@ class Publisher:
             try:
                 owner = node_owner(self.client, self.node_name)
                 break
-            except errors.RetryableError as exc:
+            except errors.ApiError as exc:
                 log.warning("node.unreadable", error=str(exc), retry_in=delay)
-                if stop.wait(delay):
-                    return
-                delay = min(delay * 2, 30.0)
+            except Exception:  # a Node without a UID: a bug, not a reason to stop publishing
+                log.exception("node.unreadable", retry_in=delay)
+            self.on_error()
+            if stop.wait(delay):
+                return
+            delay = min(delay * 2, 30.0)
         target = slicediff.Target(
             driver=self.driver, node_name=self.node_name, pool=self.node_name, owner=owner
         )
         sync = slicesync.SliceSync(
-            self.client, target, on_dropped=self.on_dropped, api_version=self.api_version
+            self.client,
+            target,
+            on_dropped=self.on_dropped,
+            on_error=self.on_error,
+            api_version=self.api_version,
         )
         sync.run(self.desired, stop, resync=resync)
 

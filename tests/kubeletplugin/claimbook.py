@@ -1,10 +1,12 @@
 """ResourceClaims as the API server would serve them to the plugin, and builders for their JSON.
 
 `ClaimBook` stands in for the API server behind `claimfetching.ClaimFetcher`: `fetch` returns the
-claim's JSON or raises `claims.ClaimError` with the fetcher's own message (chained from a 404
-`ApiException`, so `exists` can tell "gone" from "cannot tell"). Claims live in memory, or, when
+claim's JSON or raises `claims.ClaimError` with the fetcher's own message (chained from a
+`controller.errors.NotFoundError`, as the fetcher's is). Claims live in memory, or, when
 the book has a directory, in ``<dir>/<namespace>_<name>.json`` files read on every fetch, so a
-test can hand claims to a plugin running in another process.
+test can hand claims to a plugin running in another process. An outage is played by setting
+`ClaimBook.outage`: ``"down"`` answers at once, ``"hung"`` after the fetch's timeout, both with
+the fetcher's `claimfetching.UnreachableError`; `fetches` counts the fetches.
 
 The builders make ``status.allocation`` the way the scheduler writes it: `gpu`, `mig` and `shared`
 results of our driver on `NODE`, `foreign` results of another driver, `opaque` configs.
@@ -17,12 +19,12 @@ import json
 import pathlib
 import threading
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, Literal
 
-from kubernetes.client.exceptions import ApiException
-
+from controller import errors
 from dra_driver import atomicfiles, claims
 from dra_driver.slices import naming
+from kubeletplugin import claimfetching
 
 NODE = "node-a"
 DRIVER = "gpu.dra.dev"
@@ -38,6 +40,8 @@ class ClaimBook:
         self._directory = directory
         self._claims: dict[tuple[str, str], Json] = {}
         self._lock = threading.Lock()
+        self.outage: Literal["down", "hung"] | None = None
+        self.fetches = 0
         if directory is not None:
             directory.mkdir(parents=True, exist_ok=True)
 
@@ -57,11 +61,16 @@ class ClaimBook:
         else:
             self._path(namespace, name).unlink(missing_ok=True)
 
-    def fetch(self, ref: claims.ClaimRef) -> Json:
+    def fetch(self, ref: claims.ClaimRef, *, timeout: float | None = None) -> Json:
         """What ``ClaimFetcher.fetch`` returns, or raises, for `ref`."""
+        self.fetches += 1
+        if self.outage == "hung":
+            threading.Event().wait(claimfetching.TIMEOUT if timeout is None else timeout)
+        if self.outage is not None:
+            raise claimfetching.UnreachableError(f"the API server is unreachable: {self.outage}")
         obj = self._get(ref.namespace, ref.name)
         if obj is None:
-            not_found = ApiException(status=404, reason="Not Found")
+            not_found = errors.NotFoundError(f"GET claim {ref}: Not Found", status=404)
             raise claims.ClaimError(f"claim {ref} does not exist (any more)") from not_found
         return obj
 
