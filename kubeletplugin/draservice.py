@@ -99,25 +99,21 @@ class DraService:
         batch: list[claims.AllocatedClaim] = []
         objects: dict[claims.ClaimUID, dict[str, Any]] = {}
         rejected: dict[str, str] = {}
-        unreachable: claims.ClaimError | None = None
+        skip: str | None = None
+        """Why the claims left are not read (a server that failed one would fail them all)."""
         for ref in refs:
             left = None if deadline is None else deadline - time.monotonic()
-            if unreachable is None and left is not None and left <= 0:
-                unreachable = claimfetching.UnreachableError(
-                    "the API server is unreachable: no time left of the kubelet's deadline "
-                    "to read the claim"
-                )
+            if skip is None and left is not None and left <= 0:
+                skip = "the API server is unreachable: no time left of the kubelet's deadline"
             try:
-                if unreachable is not None:
-                    raise unreachable
+                if skip is not None:
+                    raise claims.ClaimError(f"{skip} (this claim was not read)")
                 obj = self._fetch(ref, timeout=left)
                 batch.append(claims.allocated(obj, ref=ref, driver=self._driver))
                 objects[ref.uid] = obj
             except claimfetching.UnreachableError as exc:
-                if exc is not unreachable:
-                    self._stats.api_errors.labels("prepare").inc()
-                unreachable = exc
-                rejected[ref.uid] = str(exc)
+                self._stats.api_errors.labels("prepare").inc()
+                rejected[ref.uid] = skip = str(exc)
             except claims.ClaimError as exc:
                 rejected[ref.uid] = str(exc)
             if ref.uid in rejected:

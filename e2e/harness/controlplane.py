@@ -1,7 +1,9 @@
 """A real control plane on 127.0.0.1: etcd, kube-apiserver, kube-controller-manager, kube-scheduler.
 
 Started in that order, each waited for (``/readyz`` or ``/healthz``), stopped in reverse. The same
-feature-gate string goes to every component. Flags are those of ``e2e/cluster/FLAGS.md``;
+feature-gate string goes to every component. `ControlPlane.apiserver_down` takes kube-apiserver
+away for a block, hung (SIGSTOP) or killed (SIGKILL, then started again with the same flags), to
+test what its clients do through an outage. Flags are those of ``e2e/cluster/FLAGS.md``;
 ``TaintNodesByCondition`` is disabled too, because no node-lifecycle controller runs to lift the
 not-ready taint it puts on new nodes.
 """
@@ -10,12 +12,14 @@ from __future__ import annotations
 
 import contextlib
 import pathlib
+import signal
 import socket
 import ssl
 import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
+from typing import Literal
 
 from e2e.harness import credentials, kube, processes
 
@@ -84,6 +88,23 @@ class ControlPlane:
 
     def running(self) -> list[str]:
         return [p.name for p in self.processes if p.running()]
+
+    @contextlib.contextmanager
+    def apiserver_down(self, how: Literal["hang", "kill"]) -> Iterator[None]:
+        """kube-apiserver out for the block: ``hang`` stops it (SIGSTOP: connections open, no
+        answers) and resumes it after; ``kill`` kills it (SIGKILL: connections refused) and starts
+        it again, with the same flags and port, waiting until it is ready."""
+        (apiserver,) = (p for p in self.processes if p.name == "kube-apiserver")
+        apiserver.send_signal(signal.SIGSTOP if how == "hang" else signal.SIGKILL)
+        try:
+            yield
+        finally:
+            if how == "hang":
+                apiserver.send_signal(signal.SIGCONT)
+            else:
+                self.progress("starting kube-apiserver again")
+                apiserver.start()
+                self._wait(apiserver, f"{self.server}/readyz", tls=True, token=True)
 
     def client(self) -> kube.Kube:
         return kube.Kube(server=self.server, token=self.token, ca_file=str(self.ca_file))

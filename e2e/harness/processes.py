@@ -59,9 +59,19 @@ class Process:
     def exit_code(self) -> int | None:
         return None if self._popen is None else self._popen.poll()
 
+    def send_signal(self, signum: int) -> None:
+        """Signal the process (SIGSTOP to hang it, SIGCONT to resume it); waits for it to die if
+        the signal was SIGKILL."""
+        if self._popen is None or self._popen.poll() is not None:
+            return
+        self._popen.send_signal(signum)
+        if signum == signal.SIGKILL:
+            self._popen.wait()
+
     def stop(self, *, timeout: float = 10.0) -> None:
         if self._popen is None or self._popen.poll() is not None:
             return
+        self._popen.send_signal(signal.SIGCONT)  # a stopped process cannot act on SIGTERM
         self._popen.send_signal(signal.SIGTERM)
         try:
             self._popen.wait(timeout)

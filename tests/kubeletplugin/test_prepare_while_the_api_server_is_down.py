@@ -2,9 +2,9 @@
 in time, the call itself succeeds, and the kubelet's retry prepares the claims once it is back.
 
 Covers: with the server down, each claim of a batch fails with "the API server is unreachable"
-after one fetch (the others are not asked: the same server would fail them too), the failure is
-counted in ``gpu_dra_api_errors_total{component="prepare"}``, and nothing is prepared (no
-checkpoint entry, no CDI spec); with the server hung, the answer comes within the kubelet's
+after one fetch (the others are not read, and say so: the same server would fail them too), the
+failure is counted in ``gpu_dra_api_errors_total{component="prepare"}``, and nothing is prepared
+(no checkpoint entry, no CDI spec); with the server hung, the answer comes within the kubelet's
 deadline, not after one timeout per claim (the fetch gets at most its share of the time left);
 the same call once the server answers again prepares every claim.
 """
@@ -34,9 +34,11 @@ def test_a_down_server_fails_each_claim_once_and_the_retry_prepares_them(
     refs = [claimbook.ref(obj) for obj in CLAIMS]
     book.outage = "down"
     answer = stubs.v1.prepare(*refs)
-    assert {uid: entry.error for uid, entry in answer.claims.items()} == {
-        ref.uid: "the API server is unreachable: down" for ref in refs
-    }
+    first, *others = refs
+    assert answer.claims[first.uid].error == "the API server is unreachable: down"
+    for ref in others:
+        error = answer.claims[ref.uid].error
+        assert error == "the API server is unreachable: down (this claim was not read)"
     assert book.fetches == 1
     assert _api_errors(plugin) == 1
     assert plugin.layout.checkpointed() == {}
@@ -57,7 +59,6 @@ def test_a_hung_server_gets_an_answer_within_the_kubelets_deadline(
     started = time.monotonic()
     answer = stubs.v1.prepare(*[claimbook.ref(obj) for obj in CLAIMS], timeout=3.0)
     assert time.monotonic() - started < 3.0  # no DEADLINE_EXCEEDED: every claim has its answer
-    assert {entry.error for entry in answer.claims.values()} == {
-        "the API server is unreachable: hung"
-    }
+    for entry in answer.claims.values():
+        assert entry.error.startswith("the API server is unreachable: hung")
     assert book.fetches == 1
