@@ -147,7 +147,7 @@ class Preparer:
         """The driver's files, nodes and hooks for CDI specs; None: specs get none (fake GPUs
         without a synthetic driver root)."""
         config.plugin_dir.mkdir(parents=True, exist_ok=True)
-        self._last = model.Checkpoint(boot_id=boot_id)
+        self._checkpoint = store.CheckpointFile(config.checkpoint_path, boot_id=boot_id)
         self.ledger = migs.Ledger(config.plugin_dir / "mig-ledger.json")
         self.mps = mps.Daemons(
             config.plugin_dir / "mps",
@@ -206,8 +206,7 @@ class Preparer:
         """Start-up: roll back interrupted prepares, remove what no checkpoint entry owns (CDI
         specs, claim directories, MIG instances this driver created; never an admin's)."""
         with atomicfiles.locked(self.config.lock_path):
-            result = store.load(self.config.checkpoint_path, boot_id=self.boot_id)
-            state = result.checkpoint
+            state = self._load()
             for prepared in list(state.claims.values()):
                 if prepared.state is model.PrepareState.STARTED:
                     log.warning("claim.rolled_back", claim=prepared.uid)
@@ -509,13 +508,16 @@ class Preparer:
 
     # -- checkpoint ----------------------------------------------------------------------
 
+    @property
+    def _last(self) -> model.Checkpoint:
+        """The checkpoint as of this process's last read or write (no lock taken)."""
+        return self._checkpoint.checkpoint
+
     def _load(self) -> model.Checkpoint:
-        self._last = store.load(self.config.checkpoint_path, boot_id=self.boot_id).checkpoint
-        return self._last
+        return self._checkpoint.load()
 
     def _save(self, state: model.Checkpoint) -> None:
-        store.save(self.config.checkpoint_path, state)
-        self._last = state
+        self._checkpoint.save(state)
 
 
 def _device_type(device: model.PreparedDevice) -> devicetypes.DeviceType:

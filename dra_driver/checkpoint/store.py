@@ -1,9 +1,14 @@
 """Reading and writing ``<plugin dir>/checkpoint.json``.
 
-`load` runs at start-up and at the start of every prepare and unprepare; `save` after every change.
-The caller holds the node-wide ``flock`` (``serialize.lock``) around a load-change-save, so two
-plugin instances never interleave. `save` is atomic and durable: a crash leaves either the old or
-the new checkpoint, never a torn one.
+`load` runs at start-up; `save` after every change. The caller holds the node-wide ``flock``
+(``serialize.lock``) around a load-change-save, so two plugin instances never interleave. `save`
+is atomic and durable: a crash leaves either the old or the new checkpoint, never a torn one.
+
+`CheckpointFile` is how the prepare flow uses them: it keeps the checkpoint in memory and reads
+the file again only when someone else replaced it since this process last read or wrote it (its
+inode, size, modification or change time differ: every save is a new file renamed into place),
+and it encodes only the claims that changed (`scheme.Encoder`). A second plugin instance's write
+is therefore always seen, and a node with a thousand claims is not decoded on every call.
 
 `load` never fails on the content of the file. A file from an earlier boot describes claims whose
 containers, MIG instances and daemons are gone with the reboot: it yields an empty checkpoint. A
@@ -97,6 +102,54 @@ def save(path: pathlib.Path, checkpoint: model.Checkpoint) -> None:
     except OSError as err:
         raise errors.CheckpointIOError(f"cannot write the checkpoint {path}: {err}") from err
     log.debug("checkpoint.saved", path=str(path), claims=len(checkpoint.claims))
+
+
+class CheckpointFile:
+    """The checkpoint at `path` as one process sees it; every call under the caller's ``flock``."""
+
+    def __init__(self, path: pathlib.Path, *, boot_id: str) -> None:
+        self.path = path
+        self.boot_id = boot_id
+        self.checkpoint = model.Checkpoint(boot_id=boot_id)
+        """What this process last read or wrote (for metrics, which take no lock)."""
+        self._seen: _Identity | None = None
+        self._encoder = scheme.Encoder()
+
+    def load(self) -> model.Checkpoint:
+        """The checkpoint as it is on disk now, read again only if the file was replaced."""
+        identity = _identity(self.path)
+        if self._seen is None or identity != self._seen:
+            self.checkpoint = load(self.path, boot_id=self.boot_id).checkpoint
+            self._seen = _identity(self.path)  # `load` may have set a corrupt file aside
+        return self.checkpoint
+
+    def save(self, checkpoint: model.Checkpoint) -> None:
+        """Replace the file with `checkpoint`, atomically and durably (like `save`)."""
+        self._seen = None  # if the write fails half-way, read the file again next time
+        try:
+            atomicfiles.write_bytes(self.path, self._encoder.encode(checkpoint), mode=0o600)
+        except OSError as err:
+            raise errors.CheckpointIOError(
+                f"cannot write the checkpoint {self.path}: {err}"
+            ) from err
+        self.checkpoint = checkpoint
+        self._seen = _identity(self.path)
+        log.debug("checkpoint.saved", path=str(self.path), claims=len(checkpoint.claims))
+
+
+_Identity = tuple[int, int, int, int, int]
+_ABSENT: _Identity = (0, 0, -1, 0, 0)
+
+
+def _identity(path: pathlib.Path) -> _Identity:
+    """What changes whenever the file is replaced: device, inode, size, mtime and ctime (ns)."""
+    try:
+        info = os.stat(path)
+    except FileNotFoundError:
+        return _ABSENT
+    except OSError as err:
+        raise errors.CheckpointIOError(f"cannot stat the checkpoint {path}: {err}") from err
+    return (info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns, info.st_ctime_ns)
 
 
 def current_boot_id(path: pathlib.Path = BOOT_ID_PATH) -> str:

@@ -17,6 +17,7 @@ be missing. Once released, this schema never changes: a change is a new version 
 
 from __future__ import annotations
 
+import json
 from typing import Any, TypedDict
 
 from dra_driver.checkpoint import errors, model
@@ -69,6 +70,41 @@ def decode(data: Any) -> model.Checkpoint:
             for uid, raw in claims.items()
         },
     )
+
+
+class Fragments:
+    """`encode`, as JSON text, with each claim's JSON kept from one call to the next.
+
+    `data_json` gives the same bytes as ``json.dumps`` of `encode`'s value, compact (as the file
+    holds it) and canonical (sorted keys, as the checksum covers it), but encodes only the claims
+    that are new or changed since the last call: a claim is the same if it is the same object
+    (`model.Checkpoint.with_claim` keeps the others) or an equal one. So a change to one claim
+    costs one claim's encoding, not the whole node's.
+    """
+
+    def __init__(self) -> None:
+        self._claims: dict[model.ClaimUID, tuple[model.PreparedClaim, bytes, bytes]] = {}
+        """By UID: the claim, and ``"<uid>":<claim>`` compact and canonical."""
+
+    def data_json(self, checkpoint: model.Checkpoint) -> tuple[bytes, bytes]:
+        """The ``v1`` data of `checkpoint` as compact JSON and as canonical JSON."""
+        cached, fresh = self._claims, {}
+        for uid, claim in checkpoint.claims.items():
+            entry = cached.get(uid)
+            if entry is None or (entry[0] is not claim and entry[0] != claim):
+                value, key = _encode_claim(claim), _compact(uid) + b":"
+                entry = (claim, key + _compact(value), key + _compact(value, sort_keys=True))
+            fresh[uid] = entry
+        self._claims = fresh
+        entries = [fresh[uid] for uid in sorted(fresh)]
+        head = b'{"bootId":' + _compact(checkpoint.boot_id) + b',"claims":{'
+        written = b",".join([entry[1] for entry in entries])
+        canonical = b",".join([entry[2] for entry in entries])
+        return head + written + b"}}", head + canonical + b"}}"
+
+
+def _compact(value: Any, *, sort_keys: bool = False) -> bytes:
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=True, sort_keys=sort_keys).encode()
 
 
 def _encode_claim(claim: model.PreparedClaim) -> ClaimV1:
