@@ -5,12 +5,12 @@ it every MPS client on the GPU. Here each daemon is a one-replica Deployment who
 to this node (``spec.nodeName``), runs ``nvidia-cuda-mps-control -f`` privileged, and mounts the
 daemon's directory from the host at the same path, so the plugin reaches it through the pipe
 directory exactly as with a local daemon (readiness, settings, ``quit``). The Deployment goes
-when the daemon's last user goes. Starting a daemon whose Deployment exists adopts it.
+when the daemon's last user goes. Starting a daemon whose Deployment exists adopts it. An API
+error is the daemon's (`mps.MpsError`), so a prepare fails that claim with the reason.
 """
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import pathlib
 from collections.abc import Mapping, Sequence
@@ -19,6 +19,7 @@ from typing import Any
 import structlog
 
 from controller import errors, rest
+from dra_driver.isolation import mps
 
 log = structlog.get_logger(__name__)
 
@@ -45,16 +46,21 @@ class DeploymentRunner:
             self.client.request("POST", self._path(), body=body)
         except errors.ConflictError:
             log.info("mps.deployment_exists", daemon=daemon_id)  # adopted
+        except errors.ApiError as exc:
+            raise mps.MpsError(f"creating its Deployment failed: {exc}") from exc
         else:
             log.info("mps.deployment_created", daemon=daemon_id, name=body["metadata"]["name"])
 
     def stop(self, daemon_id: str) -> None:
-        with contextlib.suppress(errors.NotFoundError):
+        name = self.name(daemon_id)
+        try:
             self.client.request(
-                "DELETE",
-                f"{self._path()}/{self.name(daemon_id)}",
-                body={"propagationPolicy": "Background"},
+                "DELETE", f"{self._path()}/{name}", body={"propagationPolicy": "Background"}
             )
+        except errors.NotFoundError:
+            pass
+        except errors.ApiError as exc:  # its pod would start the daemon again: try again later
+            raise mps.MpsError(f"deleting Deployment {name} failed: {exc}") from exc
 
     def deployment(
         self, daemon_id: str, control: Sequence[str], env: Mapping[str, str]
