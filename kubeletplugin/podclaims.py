@@ -15,6 +15,7 @@ from typing import Any
 from controller import errors, rest
 from dra_driver import claims, mpsclients
 from dra_driver.checkpoint import model
+from kubeletplugin import claimfetching
 
 GetPod = Callable[[str, str], dict[str, Any] | None]
 """(namespace, name) → the pod as JSON, or None if it is gone; `claims.ClaimError` if it cannot
@@ -22,11 +23,13 @@ be read now."""
 
 
 def pod_getter(client: rest.Rest) -> GetPod:
-    """Pods read through the project's REST layer, its errors as a claim's."""
+    """Pods read through the project's REST layer, its errors as a claim's, each read bounded
+    like a claim's (it happens within the same kubelet call)."""
 
     def get_pod(namespace: str, name: str) -> dict[str, Any] | None:
         try:
-            return dict(client.get(f"/api/v1/namespaces/{namespace}/pods/{name}"))
+            path = f"/api/v1/namespaces/{namespace}/pods/{name}"
+            return dict(client.request("GET", path, timeout=claimfetching.TIMEOUT))
         except errors.NotFoundError:
             return None
         except errors.ApiError as exc:
