@@ -31,7 +31,7 @@ from dra_driver.backends.fake import specs
 from dra_driver.isolation import quotadefaults
 from e2e import probe
 from e2e.conftest import NodeFactory, Scenario
-from e2e.harness import containerd, images, kube, nodeagents, objects, workloads
+from e2e.harness import containerd, images, kube, nodeagents, objects, scraping, workloads
 from tests.driverroot import nvidiactk, synthetic
 from tests.preload import building
 
@@ -47,6 +47,9 @@ MPS_CONFIG = {
 }
 
 
+METRICS_PORT = scraping.free_port()
+
+
 @pytest.fixture
 def node(plugin_nodes: NodeFactory, tmp_path: pathlib.Path) -> nodeagents.PluginNode:
     plain = building.build(building.Flavour.PLAIN)
@@ -58,7 +61,11 @@ def node(plugin_nodes: NodeFactory, tmp_path: pathlib.Path) -> nodeagents.Plugin
     )
     return plugin_nodes(
         "4xA100-40GB",
-        extra_args=(*nvidiactk.plugin_flags(root), f"--preload-library={plain.library}"),
+        extra_args=(
+            *nvidiactk.plugin_flags(root),
+            f"--preload-library={plain.library}",
+            f"--metrics-port={METRICS_PORT}",
+        ),
         runtime=functools.partial(containerd.for_node, probe=probe.build()),
     )
 
@@ -239,6 +246,16 @@ def _share_holds_one_account(node: nodeagents.PluginNode, client: kube.Kube, ns:
     errors = [seen["alloc"]["error"] for seen in (a, b) if seen["alloc"]["error"] is not None]
     assert errors, "six GiB asked for, four granted: someone was refused"
     assert {(e["call"], e["rc"]) for e in errors} == {("cuMemAlloc_v2", 2)}
+    # The node's metrics tell the same from the claim's accounting, with the claim's name.
+    labels = {"namespace": ns, "claim": "share", "gpu_uuid": specs.gpu_uuid(node.name, 2)}
+
+    def metric(name: str) -> float | None:
+        return scraping.value(METRICS_PORT, name, **labels)
+
+    assert metric("gpu_dra_share_memory_limit_bytes") == 4 * GIB
+    assert metric("gpu_dra_share_memory_used_bytes") == charged
+    assert metric("gpu_dra_share_processes") == sum(1 for s in (a, b) if s["alloc"]["allocated"])
+    assert metric("gpu_dra_share_refused_allocations_total") == len(errors)
 
 
 def _instance_of(caps: dict[str, tuple[str, int, int]]) -> synthetic.MigInstance:

@@ -39,6 +39,7 @@ from kubeletplugin import (
     publishing,
     registration,
     serving,
+    sharemetrics,
     sweeping,
 )
 
@@ -190,22 +191,13 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def run(args: argparse.Namespace, backend: backends.GpuBackend, stop: threading.Event) -> None:
-    api = (
-        config.new_client_from_config(args.kubeconfig) if args.kubeconfig else _in_cluster_client()
-    )
-    client = rest.Rest(api)
-    mode, api_version = publishing.decide_mode(
-        client, requested=args.mode, driver=args.driver_name, node_name=args.node_name, stop=stop
-    )
-    publish = settings.PublishSettings(
-        mode=mode,
-        dynamic_mig=not args.no_dynamic_mig,
-        shared=settings.SharedSettings(
-            strategy=settings.SharingStrategy(args.sharing_strategy),
-            compat_shares=args.compat_shares,
-        ),
-    )
+def open_preparer(
+    args: argparse.Namespace,
+    backend: backends.GpuBackend,
+    client: rest.Rest,
+    publish: settings.PublishSettings,
+) -> preparing.Preparer:
+    """The prepare flow of this node, reconciled with what a previous run left."""
     node_config = preparing.NodeConfig(
         node_name=args.node_name,
         driver_name=args.driver_name,
@@ -229,8 +221,30 @@ def run(args: argparse.Namespace, backend: backends.GpuBackend, stop: threading.
         backend, node_config, boot_id=store.current_boot_id(), mps_runner=runner, driver=driver
     )
     preparer.reconcile()
+    return preparer
+
+
+def run(args: argparse.Namespace, backend: backends.GpuBackend, stop: threading.Event) -> None:
+    api = (
+        config.new_client_from_config(args.kubeconfig) if args.kubeconfig else _in_cluster_client()
+    )
+    client = rest.Rest(api)
+    mode, api_version = publishing.decide_mode(
+        client, requested=args.mode, driver=args.driver_name, node_name=args.node_name, stop=stop
+    )
+    publish = settings.PublishSettings(
+        mode=mode,
+        dynamic_mig=not args.no_dynamic_mig,
+        shared=settings.SharedSettings(
+            strategy=settings.SharingStrategy(args.sharing_strategy),
+            compat_shares=args.compat_shares,
+        ),
+    )
+    preparer = open_preparer(args, backend, client, publish)
+    driver = preparer.driver
     fetcher = claimfetching.ClaimFetcher(client, api_version=api_version)
     stats = metrics.Metrics()
+    stats.registry.register(sharemetrics.ShareCollector(preparer.shared_claims))
     board = health.Board()
     publisher = publishing.Publisher(
         client=client,
