@@ -13,15 +13,11 @@ used again once healthy.
 from __future__ import annotations
 
 import functools
-import pathlib
-import shutil
-import tempfile
-from collections.abc import Iterator
 
 import pytest
 
 from dra_driver.backends.fake import backend as fake
-from e2e.conftest import Scenario, local
+from e2e.conftest import NodeFactory, Scenario
 from e2e.harness import kube, nodeagents, objects
 
 pytestmark = pytest.mark.e2e
@@ -30,30 +26,8 @@ GPUS = "2xA100-40GB,1xL4"
 
 
 @pytest.fixture
-def plugin_node(
-    scenario: Scenario, bin_dir: pathlib.Path, request: pytest.FixtureRequest
-) -> Iterator[nodeagents.PluginNode]:
-    # Short, like /var/lib/kubelet: unix socket paths have a 108-byte limit.
-    work_dir = pathlib.Path(tempfile.mkdtemp(prefix="gdra-", dir="/tmp"))
-    node = nodeagents.PluginNode(
-        plane=local(scenario.plane),
-        client=scenario.client,
-        bin_dir=bin_dir,
-        work_dir=work_dir,
-        name=f"{scenario.namespace}-plugin-node",
-        gpus=GPUS,
-        extra_args=("--resync-interval=1",),
-    )
-    scenario.nodes.append(node.name)
-    try:
-        node.start()
-        yield node
-    finally:
-        report = getattr(request.node, "rep_call", None)
-        if report is not None and report.failed:
-            request.node.add_report_section("teardown", "node agents", node.log_tails())
-        node.stop()
-        shutil.rmtree(work_dir, ignore_errors=True)
+def plugin_node(plugin_nodes: NodeFactory) -> nodeagents.PluginNode:
+    return plugin_nodes(GPUS, extra_args=("--resync-interval=1",))
 
 
 def _env(record: dict[str, object]) -> dict[str, str]:

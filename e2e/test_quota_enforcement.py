@@ -14,16 +14,13 @@ import functools
 import os
 import pathlib
 import shlex
-import shutil
 import subprocess
-import tempfile
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 from dra_driver.isolation import quotadefaults
-from e2e.conftest import Scenario, local
+from e2e.conftest import NodeFactory, Scenario
 from e2e.harness import kube, nodeagents, objects
 from tests.preload import building
 
@@ -34,25 +31,11 @@ _was_there = pathlib.Path("/etc/ld.so.preload").exists()
 
 
 @pytest.fixture
-def quota_node(scenario: Scenario, bin_dir: pathlib.Path) -> Iterator[nodeagents.PluginNode]:
+def quota_node(plugin_nodes: NodeFactory) -> nodeagents.PluginNode:
     library = building.build(building.Flavour.PLAIN).library
-    work_dir = pathlib.Path(tempfile.mkdtemp(prefix="gdra-", dir="/tmp"))
-    node = nodeagents.PluginNode(
-        plane=local(scenario.plane),
-        client=scenario.client,
-        bin_dir=bin_dir,
-        work_dir=work_dir,
-        name=f"{scenario.namespace}-quota-node",
-        gpus="1xL4",
-        extra_args=(f"--preload-library={library}", "--sharing-strategy=timeslicing"),
+    return plugin_nodes(
+        "1xL4", extra_args=(f"--preload-library={library}", "--sharing-strategy=timeslicing")
     )
-    scenario.nodes.append(node.name)
-    try:
-        node.start()
-        yield node
-    finally:
-        node.stop()
-        shutil.rmtree(work_dir, ignore_errors=True)
 
 
 def _existing_ancestor(path: pathlib.Path) -> pathlib.Path:

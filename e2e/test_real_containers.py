@@ -12,6 +12,7 @@ has its containers, mounts and cgroups removed by the reaper.
 
 from __future__ import annotations
 
+import functools
 import os
 import pathlib
 import shutil
@@ -20,12 +21,11 @@ import subprocess
 import sys
 import tempfile
 import textwrap
-from collections.abc import Iterator
 
 import pytest
 
 from e2e import probe
-from e2e.conftest import Scenario, local
+from e2e.conftest import NodeFactory, Scenario
 from e2e.harness import containerd, kube, nodeagents, objects, reaping, workloads
 
 pytestmark = pytest.mark.e2e
@@ -34,30 +34,9 @@ REPO = pathlib.Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture
-def runtime_node(
-    scenario: Scenario, bin_dir: pathlib.Path, request: pytest.FixtureRequest
-) -> Iterator[nodeagents.PluginNode]:
-    # Short, like /var/lib/kubelet: unix socket paths have a 108-byte limit.
-    work_dir = pathlib.Path(tempfile.mkdtemp(prefix="gdra-", dir="/tmp"))
-    node = nodeagents.PluginNode(
-        plane=local(scenario.plane),
-        client=scenario.client,
-        bin_dir=bin_dir,
-        work_dir=work_dir,
-        name=f"{scenario.namespace}-runtime-node",
-        gpus="2xA100-40GB",
-    )
-    node.runtime = containerd.for_node(work_dir, node.cdi_dir, probe=probe.build())
-    scenario.nodes.append(node.name)
-    try:
-        node.start()
-        yield node
-    finally:
-        report = getattr(request.node, "rep_call", None)
-        if report is not None and report.failed:
-            request.node.add_report_section("teardown", "node agents", node.log_tails())
-        node.stop()
-        shutil.rmtree(work_dir, ignore_errors=True)
+def runtime_node(plugin_nodes: NodeFactory) -> nodeagents.PluginNode:
+    runtime = functools.partial(containerd.for_node, probe=probe.build())
+    return plugin_nodes("2xA100-40GB", runtime=runtime)
 
 
 def test_a_container_gets_its_gpu_through_cdi_and_deleting_the_pod_leaves_nothing(
