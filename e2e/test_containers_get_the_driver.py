@@ -85,34 +85,27 @@ def _pod(
     """Pod `name` using claim `name`, a probe container per entry (name → probe arguments), the
     fake libcuda showing the claim's GPU (as the real driver would show only the claimed one)."""
     assert node.runtime is not None
-    uuid = specs.gpu_uuid(node.name, GPU_INDEX[name])
-    client.create(
-        f"/api/v1/namespaces/{namespace}/pods",
-        {
-            "apiVersion": "v1",
-            "kind": "Pod",
-            "metadata": {"name": name},
-            "spec": {
-                "nodeSelector": {objects.HOSTNAME: node.name},
-                "terminationGracePeriodSeconds": 5,
-                "resourceClaims": [{"name": "gpu", "resourceClaimName": name}],
-                "containers": [
-                    {
-                        "name": container,
-                        "image": node.runtime.image.ref,
-                        "command": [images.PROBE_PATH],
-                        "args": args,
-                        "env": [
-                            {"name": "FAKE_GPU_UUIDS", "value": uuid},
-                            {"name": "FAKE_GPU_MEMORY", "value": str(40 * GIB)},
-                        ],
-                        "resources": {"claims": [{"name": "gpu"}]},
-                    }
-                    for container, args in containers.items()
-                ],
-            },
-        },
+    env = {
+        "FAKE_GPU_UUIDS": specs.gpu_uuid(node.name, GPU_INDEX[name]),
+        "FAKE_GPU_MEMORY": str(40 * GIB),
+    }
+    body = objects.pod_body(
+        name,
+        node=node.name,
+        grace=5,
+        containers=[
+            objects.Container(
+                name=container,
+                claims=[name],
+                image=node.runtime.image.ref,
+                command=[images.PROBE_PATH],
+                args=args,
+                env=env,
+            )
+            for container, args in containers.items()
+        ],
     )
+    client.create(f"/api/v1/namespaces/{namespace}/pods", body)
 
 
 def _devices(seen: dict[str, Any]) -> dict[str, tuple[str, int, int]]:

@@ -32,28 +32,12 @@ def _share(index: int) -> list[dict[str, Any]]:
 def _pod(
     client: kube.Kube, ns: str, name: str, node: str, containers: dict[str, list[str]]
 ) -> None:
-    claims = sorted({claim for used in containers.values() for claim in used})
-    client.create(
-        f"/api/v1/namespaces/{ns}/pods",
-        {
-            "apiVersion": "v1",
-            "kind": "Pod",
-            "metadata": {"name": name},
-            "spec": {
-                "nodeSelector": {objects.HOSTNAME: node},
-                "terminationGracePeriodSeconds": 0,
-                "resourceClaims": [{"name": c, "resourceClaimName": c} for c in claims],
-                "containers": [
-                    {
-                        "name": container,
-                        "image": "none",
-                        "resources": {"claims": [{"name": c} for c in used]},
-                    }
-                    for container, used in containers.items()
-                ],
-            },
-        },
+    body = objects.pod_body(
+        name,
+        node=node,
+        containers=[objects.Container(name=c, claims=used) for c, used in containers.items()],
     )
+    client.create(f"/api/v1/namespaces/{ns}/pods", body)
 
 
 def test_a_container_cannot_join_two_mps_daemons(

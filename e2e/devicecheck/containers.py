@@ -37,27 +37,22 @@ def pod(
 ) -> kube.Obj:
     """Pod `name` on `node`: one probe container per entry of `containers` (name to probe
     arguments), each using the whole of claim `claim`, with `env`."""
-    return {
-        "apiVersion": "v1",
-        "kind": "Pod",
-        "metadata": {"name": name},
-        "spec": {
-            "nodeSelector": {objects.HOSTNAME: node},
-            "terminationGracePeriodSeconds": 5,
-            "resourceClaims": [{"name": "device", "resourceClaimName": claim}],
-            "containers": [
-                {
-                    "name": container,
-                    "image": image,
-                    "command": [images.PROBE_PATH],
-                    "args": list(args),
-                    "env": [{"name": key, "value": value} for key, value in env.items()],
-                    "resources": {"claims": [{"name": "device"}]},
-                }
-                for container, args in containers.items()
-            ],
-        },
-    }
+    return objects.pod_body(
+        name,
+        node=node,
+        grace=5,
+        containers=[
+            objects.Container(
+                name=container,
+                claims=[claim],
+                image=image,
+                command=[images.PROBE_PATH],
+                args=args,
+                env=env,
+            )
+            for container, args in containers.items()
+        ],
+    )
 
 
 def fake_driver_env(*, node: str, gpu_index: int, mig: bool) -> dict[str, str]:

@@ -8,9 +8,10 @@ never land on each other's nodes.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import pathlib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import yaml
@@ -182,37 +183,60 @@ def create_claim(
     )
 
 
+@dataclasses.dataclass(frozen=True)
+class Container:
+    """A container of a test pod: the ResourceClaims it uses (by claim name) and what it runs."""
+
+    name: str = "main"
+    claims: Sequence[str] = ()
+    image: str = "pause"
+    command: Sequence[str] = ()
+    args: Sequence[str] = ()
+    env: Mapping[str, str] = dataclasses.field(default_factory=dict)
+
+
+def pod_body(name: str, *, node: str, containers: Sequence[Container], grace: int = 0) -> Obj:
+    """A pod on `node` whose containers use the named ResourceClaims (each claim once in the
+    pod's ``resourceClaims``, named ``c<k>`` in order of first use)."""
+    claims = list(dict.fromkeys(claim for container in containers for claim in container.claims))
+    ref = {claim: f"c{k}" for k, claim in enumerate(claims)}
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": name},
+        "spec": {
+            "nodeSelector": {HOSTNAME: node},
+            "terminationGracePeriodSeconds": grace,
+            # Fake nodes have no kubelet: on a cluster whose node-lifecycle controller runs
+            # (kind), they are soon tainted not-ready/unreachable; scheduling must go on.
+            "tolerations": [
+                {"key": key, "operator": "Exists"}
+                for key in ("node.kubernetes.io/not-ready", "node.kubernetes.io/unreachable")
+            ],
+            "resourceClaims": [
+                {"name": ref[claim], "resourceClaimName": claim} for claim in claims
+            ],
+            "containers": [
+                {
+                    "name": container.name,
+                    "image": container.image,
+                    **({"command": list(container.command)} if container.command else {}),
+                    **({"args": list(container.args)} if container.args else {}),
+                    "env": [{"name": key, "value": value} for key, value in container.env.items()],
+                    "resources": {"claims": [{"name": ref[claim]} for claim in container.claims]},
+                }
+                for container in containers
+            ],
+        },
+    }
+
+
 def create_pod(
     client: kube.Kube, namespace: str, name: str, *, node: str, claims: list[str]
 ) -> Obj:
-    """A pod on `node` using the named ResourceClaims (each one claim per pod container)."""
-    refs = [{"name": f"c{k}", "resourceClaimName": claim} for k, claim in enumerate(claims)]
-    return client.create(
-        f"/api/v1/namespaces/{namespace}/pods",
-        {
-            "apiVersion": "v1",
-            "kind": "Pod",
-            "metadata": {"name": name},
-            "spec": {
-                "nodeSelector": {HOSTNAME: node},
-                "terminationGracePeriodSeconds": 0,
-                # Fake nodes have no kubelet: on a cluster whose node-lifecycle controller runs
-                # (kind), they are soon tainted not-ready/unreachable; scheduling must go on.
-                "tolerations": [
-                    {"key": key, "operator": "Exists"}
-                    for key in ("node.kubernetes.io/not-ready", "node.kubernetes.io/unreachable")
-                ],
-                "resourceClaims": refs,
-                "containers": [
-                    {
-                        "name": "main",
-                        "image": "pause",
-                        "resources": {"claims": [{"name": ref["name"]} for ref in refs]},
-                    }
-                ],
-            },
-        },
-    )
+    """A pod on `node` with one container using the named ResourceClaims."""
+    body = pod_body(name, node=node, containers=[Container(claims=claims)])
+    return client.create(f"/api/v1/namespaces/{namespace}/pods", body)
 
 
 def delete_pod(client: kube.Kube, namespace: str, name: str) -> None:

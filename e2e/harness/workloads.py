@@ -28,29 +28,11 @@ def create_probe_pod(
 ) -> kube.Obj:
     """A pod on `node` with one container ``main`` running `command` from `image`, using the
     named ResourceClaims (all of them in ``main``)."""
-    refs = [{"name": f"c{k}", "resourceClaimName": claim} for k, claim in enumerate(claims)]
-    container: dict[str, Any] = {
-        "name": "main",
-        "image": image,
-        "command": list(command),
-        "args": list(args),
-        "env": [{"name": key, "value": value} for key, value in (env or {}).items()],
-        "resources": {"claims": [{"name": ref["name"]} for ref in refs]},
-    }
-    return client.create(
-        f"/api/v1/namespaces/{namespace}/pods",
-        {
-            "apiVersion": "v1",
-            "kind": "Pod",
-            "metadata": {"name": name},
-            "spec": {
-                "nodeSelector": {objects.HOSTNAME: node},
-                "terminationGracePeriodSeconds": 5,
-                "resourceClaims": refs,
-                "containers": [container],
-            },
-        },
+    container = objects.Container(
+        claims=claims, image=image, command=command, args=args, env=env or {}
     )
+    body = objects.pod_body(name, node=node, containers=[container], grace=5)
+    return client.create(f"/api/v1/namespaces/{namespace}/pods", body)
 
 
 def seen(node: nodeagents.PluginNode, namespace: str, pod: str, container: str = "main") -> Any:

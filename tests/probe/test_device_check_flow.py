@@ -231,12 +231,12 @@ def test_the_share_pod_runs_main_and_holder_on_one_claim_with_the_fake_gpu() -> 
         "share", node="n", image="img", claim="share", containers=SHARE.containers, env=env
     )
     spec = pod["spec"]
-    assert spec["resourceClaims"] == [{"name": "device", "resourceClaimName": "share"}]
+    assert spec["resourceClaims"] == [{"name": "c0", "resourceClaimName": "share"}]
     assert [c["name"] for c in spec["containers"]] == ["holder", "main"]
     for container in spec["containers"]:
         assert container["command"] == [images.PROBE_PATH]
         assert "--hold" in container["args"]  # both keep their memory until the pod goes
-        assert container["resources"] == {"claims": [{"name": "device"}]}
+        assert container["resources"] == {"claims": [{"name": "c0"}]}
         assert {"name": "FAKE_GPU_UUIDS", "value": specs.gpu_uuid("n", 1)} in container["env"]
     assert spec["containers"][1]["args"] == list(SHARE.probe_args)
 
