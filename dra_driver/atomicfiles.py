@@ -2,6 +2,10 @@
 
 A reader sees either the old content or the new, never a torn file, even if the process is killed
 mid-write. Used for the checkpoint, CDI specs and the fake backend's state.
+
+Since every write is a new file renamed into place, a reader that kept what it read can tell
+whether the file was written since by its `identity` (the inode changes with every write), and
+skip reading and decoding it again.
 """
 
 from __future__ import annotations
@@ -29,6 +33,24 @@ def write_bytes(path: pathlib.Path, data: bytes, *, mode: int = 0o644) -> None:
             os.unlink(tmp)
         raise
     _fsync_dir(path.parent)
+
+
+Identity = tuple[int, int, int, int, int]
+"""Device, inode, size, modification and change time (ns) of a file."""
+
+
+def identity(path: pathlib.Path | int) -> Identity | None:
+    """The identity of the file at `path` (or open as descriptor `path`); None if there is none.
+
+    Two reads of a file written only by `write_bytes` see the same content if its identity is the
+    same: each write creates a new inode (an old inode number can be reused only after the file
+    that had it is gone, and then with a new change time).
+    """
+    try:
+        info = os.stat(path)
+    except FileNotFoundError:
+        return None
+    return (info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns, info.st_ctime_ns)
 
 
 def remove(path: pathlib.Path) -> bool:

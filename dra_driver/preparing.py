@@ -148,6 +148,8 @@ class Preparer:
         without a synthetic driver root)."""
         config.plugin_dir.mkdir(parents=True, exist_ok=True)
         self._checkpoint = store.CheckpointFile(config.checkpoint_path, boot_id=boot_id)
+        self._inventory = inventory.Cache(backend, node_name=config.node_name)
+        self._owned: tuple[model.Checkpoint, set[str]] | None = None
         self.ledger = migs.Ledger(config.plugin_dir / "mig-ledger.json")
         self.mps = mps.Daemons(
             config.plugin_dir / "mps",
@@ -263,9 +265,7 @@ class Preparer:
         if existing is not None:
             self._undo(existing, state)
             state = state.without_claim(uid)
-        node = inventory.discover(
-            self.backend, node_name=self.config.node_name, owned_mig_uuids=_owned_migs(state)
-        )
+        node = self._inventory.current(owned_mig_uuids=self._owned_migs(state))
         plan = self._plan(claim, state, node)
         # A driver root that is not ready fails the claim before any side effect.
         driver = self._driver_edits()
@@ -515,6 +515,12 @@ class Preparer:
 
     def _load(self) -> model.Checkpoint:
         return self._checkpoint.load()
+
+    def _owned_migs(self, state: model.Checkpoint) -> set[str]:
+        """`_owned_migs`, kept for the checkpoint it was last asked about (a walk of every claim)."""
+        if self._owned is None or self._owned[0] is not state:
+            self._owned = (state, _owned_migs(state))
+        return self._owned[1]
 
     def _save(self, state: model.Checkpoint) -> None:
         self._checkpoint.save(state)

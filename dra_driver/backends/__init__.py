@@ -9,7 +9,7 @@ lives in a JSON file, so that every code path of the driver runs without a GPU.
 from __future__ import annotations
 
 import pathlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Hashable, Mapping, Sequence
 from typing import Protocol
 
 from dra_driver import hardware
@@ -27,6 +27,11 @@ class GpuBackend(Protocol):
 
     def status(self, gpu_uuid: str) -> hardware.GpuStatus:
         """MIG mode, MIG instances, compute mode and time-slice of one GPU, read now."""
+        ...
+
+    def mig_version(self) -> Hashable | None:
+        """A value that changes whenever MIG mode or MIG instances may have changed (by anyone),
+        so that the inventory can be kept until then; None: no such value, read `status` again."""
         ...
 
     def set_mig_mode(self, gpu_uuid: str, *, enabled: bool) -> None:

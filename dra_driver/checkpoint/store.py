@@ -112,20 +112,20 @@ class CheckpointFile:
         self.boot_id = boot_id
         self.checkpoint = model.Checkpoint(boot_id=boot_id)
         """What this process last read or wrote (for metrics, which take no lock)."""
-        self._seen: _Identity | None = None
+        self._seen: atomicfiles.Identity | bool | None = False
+        """The file's `atomicfiles.identity` when last read or written; False: read it again."""
         self._encoder = scheme.Encoder()
 
     def load(self) -> model.Checkpoint:
         """The checkpoint as it is on disk now, read again only if the file was replaced."""
-        identity = _identity(self.path)
-        if self._seen is None or identity != self._seen:
+        if self._seen is False or _identity(self.path) != self._seen:
             self.checkpoint = load(self.path, boot_id=self.boot_id).checkpoint
             self._seen = _identity(self.path)  # `load` may have set a corrupt file aside
         return self.checkpoint
 
     def save(self, checkpoint: model.Checkpoint) -> None:
         """Replace the file with `checkpoint`, atomically and durably (like `save`)."""
-        self._seen = None  # if the write fails half-way, read the file again next time
+        self._seen = False  # if the write fails half-way, read the file again next time
         try:
             atomicfiles.write_bytes(self.path, self._encoder.encode(checkpoint), mode=0o600)
         except OSError as err:
@@ -137,19 +137,11 @@ class CheckpointFile:
         log.debug("checkpoint.saved", path=str(self.path), claims=len(checkpoint.claims))
 
 
-_Identity = tuple[int, int, int, int, int]
-_ABSENT: _Identity = (0, 0, -1, 0, 0)
-
-
-def _identity(path: pathlib.Path) -> _Identity:
-    """What changes whenever the file is replaced: device, inode, size, mtime and ctime (ns)."""
+def _identity(path: pathlib.Path) -> atomicfiles.Identity | None:
     try:
-        info = os.stat(path)
-    except FileNotFoundError:
-        return _ABSENT
+        return atomicfiles.identity(path)
     except OSError as err:
         raise errors.CheckpointIOError(f"cannot stat the checkpoint {path}: {err}") from err
-    return (info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns, info.st_ctime_ns)
 
 
 def current_boot_id(path: pathlib.Path = BOOT_ID_PATH) -> str:

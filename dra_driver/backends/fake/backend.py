@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pathlib
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Hashable, Mapping, Sequence
 
 import structlog
 
@@ -41,8 +41,7 @@ class FakeBackend:
 
     def status(self, gpu_uuid: str) -> hardware.GpuStatus:
         gpu = self._gpu(gpu_uuid)
-        with self._store.transaction() as current:
-            gpu_state = current["gpus"][gpu_uuid]
+        gpu_state = self._store.read()["gpus"][gpu_uuid]
         return hardware.GpuStatus(
             uuid=gpu_uuid,
             mig_enabled=gpu_state["migEnabled"],
@@ -50,6 +49,10 @@ class FakeBackend:
             compute_mode=hardware.ComputeMode[gpu_state["computeMode"]],
             timeslice=hardware.TimesliceInterval[gpu_state["timeslice"]],
         )
+
+    def mig_version(self) -> Hashable:
+        """The state file's identity (any process's change replaces it), or a change count."""
+        return self._store.version()
 
     def set_mig_mode(self, gpu_uuid: str, *, enabled: bool) -> None:
         gpu = self._gpu(gpu_uuid)
@@ -126,8 +129,7 @@ class FakeBackend:
             current["gpus"][gpu_uuid]["timeslice"] = interval.name
 
     def unhealthy(self) -> Mapping[str, hardware.HealthEvent]:
-        with self._store.transaction() as current:
-            health = dict(current["health"])
+        health = self._store.read()["health"]
         return {
             uuid: hardware.HealthEvent(uuid, item["xid"], item["message"], item["time"])
             for uuid, item in health.items()

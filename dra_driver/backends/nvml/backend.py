@@ -18,7 +18,7 @@ import importlib
 import os
 import pathlib
 import types
-from collections.abc import Mapping, Sequence
+from collections.abc import Hashable, Mapping, Sequence
 
 import structlog
 
@@ -76,6 +76,10 @@ class NvmlBackend:
     def gpus(self) -> Sequence[hardware.GpuInfo]:
         """Every GPU of the node, ordered by index, as discovered when the backend opened."""
         return self._gpus
+
+    def mig_version(self) -> Hashable | None:
+        """None: NVML tells nobody when an admin changes MIG, so `status` is read every time."""
+        return None
 
     def status(self, gpu_uuid: str) -> hardware.GpuStatus:
         """MIG mode, MIG instances, compute mode (read from NVML now) and the time-slice.

@@ -3,11 +3,13 @@
 Covers: create at an allowed placement, refusals (MIG off, placement not allowed for the profile,
 overlap, instance cap, non-MIG GPU, mode change while instances exist), destroy and destroy of a
 missing instance, compute mode and time-slice, and state shared through the JSON file between two
-backend objects (a restarted or second plugin process).
+backend objects (a restarted or second plugin process); the file read only when it changed and
+written only when something changed, and `mig_version` changing with every write by anyone.
 """
 
 from __future__ import annotations
 
+import json
 import pathlib
 
 import pytest
@@ -137,3 +139,38 @@ def test_health_events_are_injected_and_cleared_through_the_state_file(
     assert (event.gpu_uuid, event.xid, event.message) == (uuid, 79, "GPU has fallen off the bus")
     test.clear_health(uuid)
     assert plugin.unhealthy() == {}
+
+
+def test_the_file_is_read_only_when_replaced_and_written_only_on_a_change(
+    tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    plugin, other = _a100(tmp_path), _a100(tmp_path)
+    uuid = plugin.gpus()[0].uuid
+    plugin.set_compute_mode(uuid, hardware.ComputeMode.DEFAULT)  # the first write makes the file
+    version = plugin.mig_version()
+    loads: list[object] = []
+    real_loads = json.loads
+
+    def counted(text: str | bytes) -> object:
+        loads.append(text)
+        return real_loads(text)
+
+    monkeypatch.setattr(json, "loads", counted)
+    plugin.status(uuid)
+    plugin.set_compute_mode(uuid, hardware.ComputeMode.DEFAULT)  # no change: no write
+    assert plugin.mig_version() == version
+    assert all(not isinstance(text, bytes) for text in loads)  # never the file's bytes
+    other.set_mig_mode(uuid, enabled=True)
+    assert plugin.mig_version() != version
+    assert plugin.status(uuid).mig_enabled
+    assert any(isinstance(text, bytes) for text in loads)
+
+
+def test_without_a_directory_the_version_counts_changes() -> None:
+    gpus = _a100()
+    uuid = gpus.gpus()[0].uuid
+    before = gpus.mig_version()
+    gpus.set_timeslice(uuid, hardware.TimesliceInterval.DEFAULT)
+    assert gpus.mig_version() == before
+    gpus.set_mig_mode(uuid, enabled=True)
+    assert gpus.mig_version() != before
