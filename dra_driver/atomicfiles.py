@@ -18,21 +18,31 @@ import tempfile
 from collections.abc import Iterator
 
 
-def write_bytes(path: pathlib.Path, data: bytes, *, mode: int = 0o644) -> None:
-    """Replace `path` with `data` atomically and durably."""
+def write_bytes(
+    path: pathlib.Path, data: bytes, *, mode: int = 0o644, durable: bool = True
+) -> None:
+    """Replace `path` with `data` atomically and (unless `durable` is False) durably.
+
+    Not durable (no fsync) is for files that nothing needs after a power loss: the CDI spec and
+    the quota files of a claim live only as long as this boot's checkpoint, which a reboot
+    discards (its boot ID is another), and start-up reconciliation removes them. A process crash
+    loses nothing either way: the kernel has the renamed file.
+    """
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as file:
             file.write(data)
             file.flush()
             os.fchmod(file.fileno(), mode)
-            os.fsync(file.fileno())
+            if durable:
+                os.fsync(file.fileno())
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
-    _fsync_dir(path.parent)
+    if durable:
+        _fsync_dir(path.parent)
 
 
 Identity = tuple[int, int, int, int, int]
@@ -53,13 +63,14 @@ def identity(path: pathlib.Path | int) -> Identity | None:
     return (info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns, info.st_ctime_ns)
 
 
-def remove(path: pathlib.Path) -> bool:
-    """Remove `path` durably; False if it was already gone."""
+def remove(path: pathlib.Path, *, durable: bool = True) -> bool:
+    """Remove `path` (durably unless `durable` is False); False if it was already gone."""
     try:
         path.unlink()
     except FileNotFoundError:
         return False
-    _fsync_dir(path.parent)
+    if durable:
+        _fsync_dir(path.parent)
     return True
 
 

@@ -5,6 +5,8 @@ The CDI dir is shared with other vendors and watched by the container runtime, w
 (`atomicfiles.write_bytes`): the temporary file ``.<name>.<random>.tmp`` never ends in ``.json``,
 so the runtime never loads a half-written spec; it sees the finished file appear by rename.
 Callers hold the node-wide ``flock`` (``serialize.lock``), so one claim's file has one writer.
+Specs are not fsynced: a spec matters only while this boot's checkpoint does, and a reboot
+discards both (the checkpoint of another boot is dropped, reconciliation removes the specs).
 """
 
 from __future__ import annotations
@@ -41,7 +43,7 @@ def write_claim_spec(
     path = cdi_dir / naming.spec_file_name(claim_uid)
     try:
         cdi_dir.mkdir(mode=0o755, parents=True, exist_ok=True)
-        atomicfiles.write_bytes(path, content, mode=0o644)
+        atomicfiles.write_bytes(path, content, mode=0o644, durable=False)
     except OSError as err:
         raise errors.SpecFileError(f"cannot write the CDI spec {path}: {err}") from err
     log.info("cdi.spec_written", claim_uid=claim_uid, path=str(path), cdi_ids=ids)
@@ -49,10 +51,10 @@ def write_claim_spec(
 
 
 def remove_claim_spec(cdi_dir: pathlib.Path, claim_uid: str) -> bool:
-    """Remove the claim's spec file durably; False if there was none (idempotent)."""
+    """Remove the claim's spec file; False if there was none (idempotent)."""
     path = cdi_dir / naming.spec_file_name(claim_uid)
     try:
-        removed = atomicfiles.remove(path)
+        removed = atomicfiles.remove(path, durable=False)
     except NotADirectoryError:
         return False  # the CDI dir is not a directory: no spec of ours can be in it
     except OSError as err:

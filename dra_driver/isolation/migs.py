@@ -70,7 +70,10 @@ class Ledger:
         self._write(kept)
 
     def _write(self, entries: list[_Entry]) -> None:
-        atomicfiles.write_bytes(self.path, json.dumps({"instances": entries}).encode(), mode=0o600)
+        # Not fsynced: MIG instances do not outlive a reboot (a GPU reset destroys them), so a
+        # ledger that lost its last change in a power loss names only instances that are gone.
+        data = json.dumps({"instances": entries}).encode()
+        atomicfiles.write_bytes(self.path, data, mode=0o600, durable=False)
 
 
 def ensure(

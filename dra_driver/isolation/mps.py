@@ -8,6 +8,12 @@ active-thread percentage and pinned-memory limits, and reads them back before pr
 a pipe that answers does not prove the limits are set. A daemon that is already running (the
 plugin restarted) is adopted, never started twice. A daemon that does not come up fails the claim
 with its log and leaves nothing running.
+
+Whether a daemon runs is asked on every prepare of a share on its GPU, so that question goes to a
+control client kept running per daemon (`_Session`: the client reads commands from stdin and
+answers each as it comes), not to a new process each time. A session that answers oddly is ended
+and the question asked through a one-off client, the truth; a control program that never answers
+a session (its output buffered until its input ends) is not given sessions again.
 """
 
 from __future__ import annotations
@@ -15,9 +21,11 @@ from __future__ import annotations
 import dataclasses
 import os
 import pathlib
+import select
 import shutil
 import subprocess
 import time
+import weakref
 from collections.abc import Mapping, Sequence
 from typing import Protocol
 
@@ -104,6 +112,66 @@ def _mount_tmpfs(path: pathlib.Path) -> None:
         raise MpsError(f"cannot mount a tmpfs on {path}: {done.stderr.strip()}")
 
 
+class _Session:
+    """One control client kept running, asked one-line questions (``get_...``)."""
+
+    TIMEOUT = 2.0
+    """How long an answer may take (a daemon answers in well under a millisecond)."""
+
+    def __init__(self, control: Sequence[str], env: Mapping[str, str]) -> None:
+        self.process = subprocess.Popen(
+            list(control),
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            env={**os.environ, **env},
+            bufsize=0,
+        )
+        self.silent = False
+        """It neither answered nor ended: its output is buffered, sessions do not work."""
+
+    def ask(self, question: str) -> str | None:
+        """The answer's line, or None (the client ended or did not answer in time)."""
+        assert self.process.stdin is not None
+        assert self.process.stdout is not None
+        try:
+            self.process.stdin.write(question.encode() + b"\n")
+        except OSError:
+            return None
+        out, answer = self.process.stdout.fileno(), b""
+        deadline = time.monotonic() + self.TIMEOUT
+        while not answer.endswith(b"\n"):
+            left = deadline - time.monotonic()
+            if left <= 0 or not select.select([out], [], [], left)[0]:
+                self.silent = True
+                return None
+            chunk = os.read(out, 4096)
+            if not chunk:
+                return None
+            answer += chunk
+        return answer.decode(errors="replace")
+
+    def close(self) -> None:
+        _end(self.process)
+
+
+def _end(process: subprocess.Popen[bytes]) -> None:
+    for stream in (process.stdin, process.stdout):
+        if stream is not None:
+            stream.close()
+    try:
+        process.wait(timeout=2)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+def _end_all(sessions: dict[str, _Session]) -> None:
+    for session in sessions.values():
+        session.close()
+    sessions.clear()
+
+
 class Daemons:
     def __init__(
         self,
@@ -120,6 +188,13 @@ class Daemons:
         self.ready_timeout = ready_timeout
         self.tmpfs_shm = tmpfs_shm
         """Mount a tmpfs on each daemon's ``shm`` (real GPUs: MPS shares memory through it)."""
+        self._sessions: dict[str, _Session] = {}
+        self._use_sessions = True
+        weakref.finalize(self, _end_all, self._sessions)
+
+    def close(self) -> None:
+        """End the control clients kept for questions (the daemons keep running)."""
+        _end_all(self._sessions)
 
     def pipe_dir(self, daemon_id: str) -> pathlib.Path:
         return self.root / daemon_id / "pipe"
@@ -153,13 +228,14 @@ class Daemons:
         if not (self.pipe_dir(daemon_id) / "control").exists():
             return False
         try:
-            answer = self.command(daemon_id, "get_default_active_thread_percentage")
+            answer = self._ask(daemon_id, "get_default_active_thread_percentage")
         except MpsError:
             return False
         return answer.strip().replace(".", "", 1).isdigit()
 
     def stop(self, daemon_id: str) -> None:
         """Quit the daemon (if it runs) and remove its directories; idempotent."""
+        self._end_session(daemon_id)
         if (self.pipe_dir(daemon_id) / "control").exists():
             try:
                 self.command(daemon_id, "quit")
@@ -192,6 +268,30 @@ class Daemons:
         if done.returncode != 0:
             raise MpsError(f"{command!r} failed: {(done.stderr or done.stdout).strip()[-300:]}")
         return done.stdout
+
+    def _ask(self, daemon_id: str, question: str) -> str:
+        """`command` for a question with a one-line answer, through the daemon's session."""
+        if self._use_sessions:
+            session = self._sessions.get(daemon_id)
+            if session is None:
+                try:
+                    session = _Session(self.control, self._env(daemon_id, ()))
+                except OSError as exc:
+                    raise MpsError(f"control client failed on {question!r}: {exc}") from exc
+                self._sessions[daemon_id] = session
+            answer = session.ask(question)
+            if answer is not None:
+                return answer
+            self._end_session(daemon_id)
+            if session.silent:
+                log.warning("mps.sessions_unsupported", control=list(self.control))
+                self._use_sessions = False
+        return self.command(daemon_id, question)
+
+    def _end_session(self, daemon_id: str) -> None:
+        session = self._sessions.pop(daemon_id, None)
+        if session is not None:
+            session.close()
 
     def _configure(self, spec: DaemonSpec) -> None:
         wanted: list[tuple[str, str, str]] = []

@@ -70,6 +70,7 @@ def write(
         directory / FILE,
         render(limits, claim_uid=claim_uid, defaults=defaults).encode(),
         mode=0o444,
+        durable=False,  # like the CDI spec: worthless after a reboot, removed at start-up
     )
     return directory
 

@@ -99,8 +99,11 @@ def render(uuids: Sequence[str], limits: Sequence[int], *, slots: int = DEFAULT_
 
 
 def create(path: pathlib.Path, uuids: Sequence[str], limits: Sequence[int]) -> None:
-    """Write a fresh state file (atomically; mode 0666 so every container user can lock it)."""
-    atomicfiles.write_bytes(path, render(uuids, limits), mode=0o666)
+    """Write a fresh state file (atomically; mode 0666 so every container user can lock it).
+
+    Not fsynced: the accounting of this boot's containers means nothing after a reboot.
+    """
+    atomicfiles.write_bytes(path, render(uuids, limits), mode=0o666, durable=False)
     os.chmod(path, 0o666)  # whatever the umask
 
 

@@ -106,7 +106,9 @@ def _address(pipe: pathlib.Path) -> str:
 
 
 def _client(pipe: pathlib.Path) -> int:
-    for line in sys.stdin:
+    """Each line of stdin is a command; its answer is written (and flushed) as soon as it comes,
+    so that one client can be kept open and asked again and again, like the real one."""
+    while line := sys.stdin.readline():
         command = line.strip()
         if not command:
             continue
@@ -120,6 +122,7 @@ def _client(pipe: pathlib.Path) -> int:
             print(f"Cannot find MPS control daemon process ({exc})", file=sys.stderr)
             return 1
         sys.stdout.write(answer)
+        sys.stdout.flush()
     return 0
 
 

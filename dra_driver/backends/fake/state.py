@@ -92,7 +92,8 @@ class Store:
             yield state
             if self._keep(state) or self._seen is None:  # the first write creates the file
                 data = json.dumps(state, indent=2, sort_keys=True).encode()
-                atomicfiles.write_bytes(self._path, data)
+                # Not fsynced: NVML's changes cost no disk flush, the fake's should not either.
+                atomicfiles.write_bytes(self._path, data, durable=False)
                 self._seen = atomicfiles.identity(self._path)
 
     def read(self) -> State:
