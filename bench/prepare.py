@@ -1,21 +1,27 @@
 """Benchmark: NodePrepareResources / NodeUnprepareResources as the kubelet sees them.
 
 Run ``.venv/bin/python bench/prepare.py`` from the repository root; one JSON object goes to stdout,
-progress to stderr. The plugin is a separate process (this file again, ``--serve``) running the real
-``kubeletplugin.__main__.main``: flags, logging (JSON to a log file), the fake GPU backend with its
-state file, start-up reconciliation, the real `serving.Servers` and `draservice` on unix sockets.
-Two seams are replaced there: the in-cluster API client (none) and `claimfetching.ClaimFetcher`,
-which builds each claim's JSON from its name instead of GETting it (`claim_object`). The client is
-a stub of the v1 protos over ``unix://``, so a latency here is gRPC + the plugin's whole prepare.
+progress to stderr. It starts the local control plane (``e2e.harness``: etcd and a real
+kube-apiserver on 127.0.0.1, built once into a cache), creates the claims through the API
+(``ResourceClaim`` objects whose allocation is written through the ``status`` subresource, as the
+scheduler writes it), and runs the plugin as a separate process: this file again (``--serve``),
+which runs the real ``kubeletplugin.__main__.main`` with ``--kubeconfig``: flags, logging (JSON
+to a log file), the fake GPU backend with its state file, start-up reconciliation, the slice
+publisher, the real `serving.Servers` and `draservice` on unix sockets, each claim GET from the
+API server. The client is a stub of the v1 protos over ``unix://``, so a latency here is gRPC +
+the plugin's whole prepare, the claim GET included.
 
-Claim names encode what was allocated: ``share-<n>`` is a share of ``gpu-<n % 6>-shared`` (with a
-shareID and consumedCapacity), ``gpu-<n>`` is the whole ``gpu-6``, ``mig-<n>`` is the dynamic MIG
-slice ``gpu-7-mig-1g5gb-<n % 7>`` (the fake backend creates and destroys the instance).
+Kinds of claims (fake ``8xA100-40GB``): ``gpu`` is the whole ``gpu-6``; ``mig`` the dynamic MIG
+slice ``gpu-7-mig-1g5gb-<n % 7>`` (the fake backend creates and destroys the instance); ``share``
+a share of ``gpu-<n % 6>-shared`` (shareID and consumedCapacity; its GPU's MPS daemon is kept
+running by a share held on each GPU); ``mps`` the whole ``gpu-6`` with an MPS config (a daemon of
+its own started and stopped per claim). Each kind: prepare one claim, unprepare it, ``--calls``
+times (p50/p90/p99/max of both, plugin CPU per cycle); then batches of 8 and 64 shares per call;
+then ``--held`` shares held while whole GPUs and shares are measured again (``*_held``).
 
 ``--profile`` adds two more plugin runs of a shorter loop: one with timers around the prepare
-phases (flock, checkpoint load/save, CDI and quota writes, fsync, fake backend state file), one
-under cProfile; their results go into the JSON under ``profile``. The timed run is never
-instrumented.
+phases, one under cProfile; their results go into the JSON under ``profile``. The timed run is
+never instrumented. ``--tiny`` runs every part with a few calls (CI runs it: no figure is checked).
 """
 
 # The script is run by path, so the repository root is put on sys.path before the project imports.
@@ -52,7 +58,7 @@ if str(REPO) not in sys.path:
 
 import grpc
 
-from dra_driver import claims
+from e2e.harness import binaries, controlplane, kube, objects
 from kubeletplugin import serving
 from kubeletplugin.protos.dra.v1 import api_pb2 as v1
 from kubeletplugin.protos.dra.v1 import api_pb2_grpc as v1_grpc
@@ -64,8 +70,23 @@ NAMESPACE = "bench"
 GPUS = "fake:8xA100-40GB"
 SHARED_GPUS = 6  # gpu-0 … gpu-5 carry the shares; gpu-6 is given whole, gpu-7 is sliced (MIG)
 MIG_PLACEMENTS = 7  # 1g.5gb starts at 0 … 6 on an A100-40GB
-TARGETS = {"prepare_p99_ms": 20, "peak_rss_mb": 80}
+TARGETS = {
+    "prepare_p50_ms": 3,
+    "prepare_p99_ms": 7,
+    "unprepare_p50_ms": 1,
+    "mig_prepare_p99_ms": 10,
+    "share_prepare_p99_ms": 10,
+    "held_over_empty_p50": 1.25,
+    "cpu_ms_per_cycle": 2.5,
+    "peak_rss_mb": 80,
+}
 RPC_TIMEOUT_S = 30.0
+CLAIMS = f"/apis/resource.k8s.io/v1/namespaces/{NAMESPACE}/resourceclaims"
+MPS_CONFIG = {
+    "apiVersion": "gpu.dra.dev/v1alpha1",
+    "kind": "GpuConfig",
+    "sharing": {"strategy": "MPS", "mpsConfig": {"defaultActiveThreadPercentage": 50}},
+}
 _UID_NAMESPACE = uuid.UUID("0b6f3a52-3f1e-4d0c-9a57-6f9f2e1d9c11")
 
 P = ParamSpec("P")
@@ -76,78 +97,78 @@ class BenchError(Exception):
     """The plugin answered something a correct plugin never would; the numbers are void."""
 
 
-# -- the claims: the client and the plugin agree on this scheme -------------------------------
+# -- the claims, created and allocated through the API server ----------------------------------
 
 
-def claim_uid(name: str) -> str:
-    return str(uuid.uuid5(_UID_NAMESPACE, name))
-
-
-def allocated_device(name: str, uid: str) -> dict[str, Any]:
-    """The allocation result the scheduler would have written for the claim `name`."""
+def _kind(name: str) -> tuple[str, int]:
     kind, _, number = name.rpartition("-")
-    n = int(number)
+    return kind, int(number)
+
+
+def claim_spec(name: str) -> dict[str, Any]:
+    kind, _ = _kind(name)
+    if kind == "share":
+        request = objects.request("gpu", "shared.gpu.dra.dev", capacity={"memory": "1Gi"})
+    elif kind == "mig":
+        request = objects.request("gpu", "mig.gpu.dra.dev")
+    else:
+        request = objects.request("gpu", "gpu.dra.dev")
+    return {"devices": {"requests": [request]}}
+
+
+def allocation(name: str) -> dict[str, Any]:
+    """The allocation the scheduler would have written for the claim `name`."""
+    kind, n = _kind(name)
     result: dict[str, Any] = {"request": "gpu", "driver": DRIVER, "pool": NODE}
+    config: list[dict[str, Any]] = []
     if kind == "share":
         result["device"] = f"gpu-{n % SHARED_GPUS}-shared"
-        result["shareID"] = str(uuid.uuid5(_UID_NAMESPACE, f"share/{uid}"))
+        result["shareID"] = str(uuid.uuid5(_UID_NAMESPACE, f"share/{name}"))
         result["consumedCapacity"] = {"memory": "1Gi", "cores": "5"}
-    elif kind == "gpu":
+    elif kind in ("gpu", "mps"):
         result["device"] = f"gpu-{SHARED_GPUS}"
+        if kind == "mps":
+            opaque = {"driver": DRIVER, "parameters": MPS_CONFIG}
+            config.append({"source": "FromClaim", "requests": ["gpu"], "opaque": opaque})
     elif kind == "mig":
         result["device"] = f"gpu-{SHARED_GPUS + 1}-mig-1g5gb-{n % MIG_PLACEMENTS}"
     else:
-        raise claims.ClaimError(f"the bench knows no claim {name!r}")
-    return result
-
-
-def claim_object(ref: claims.ClaimRef) -> dict[str, Any]:
-    """A ResourceClaim as the API server would return it (the fields the plugin reads, and some)."""
-    result = allocated_device(ref.name, ref.uid)
+        raise BenchError(f"the bench knows no claim {name!r}")
+    selector = {"matchFields": [{"key": "metadata.name", "operator": "In", "values": [NODE]}]}
     return {
-        "apiVersion": "resource.k8s.io/v1",
-        "kind": "ResourceClaim",
-        "metadata": {
-            "name": ref.name,
-            "namespace": ref.namespace,
-            "uid": ref.uid,
-            "resourceVersion": "1",
-            "creationTimestamp": "2025-01-01T00:00:00Z",
-        },
-        "spec": {
-            "devices": {
-                "requests": [{"name": "gpu", "exactly": {"deviceClassName": DRIVER, "count": 1}}]
-            }
-        },
-        "status": {
-            "allocation": {
-                "devices": {"results": [result], "config": []},
-                "nodeSelector": {
-                    "nodeSelectorTerms": [
-                        {
-                            "matchFields": [
-                                {"key": "metadata.name", "operator": "In", "values": [NODE]}
-                            ]
-                        }
-                    ]
-                },
-            },
-            "reservedFor": [{"resource": "pods", "name": f"pod-{ref.name}", "uid": ref.uid}],
-        },
+        "devices": {"results": [result], "config": config},
+        "nodeSelector": {"nodeSelectorTerms": [selector]},
     }
 
 
-class InMemoryClaims:
-    """Stands in for `claimfetching.ClaimFetcher`: no API server, claims built from their names."""
+class Claims:
+    """Claims created and allocated in the API server; their UIDs by name."""
 
-    def __init__(self, client: object, **kwargs: object) -> None:
-        del client, kwargs
+    def __init__(self, api: kube.Kube) -> None:
+        self.api = api
+        self.uids: dict[str, str] = {}
+        self._next: dict[str, int] = {}
 
-    def fetch(self, ref: claims.ClaimRef, *, timeout: float | None = None) -> dict[str, Any]:
-        return claim_object(ref)
+    def take(self, kind: str, count: int = 1) -> list[str]:
+        """`count` new claims of `kind`, allocated (never one that was prepared before)."""
+        start = self._next.get(kind, 0)
+        self._next[kind] = start + count
+        names = [f"{kind}-{n}" for n in range(start, start + count)]
+        for name in names:
+            body = {
+                "apiVersion": "resource.k8s.io/v1",
+                "kind": "ResourceClaim",
+                "metadata": {"name": name},
+                "spec": claim_spec(name),
+            }
+            created = self.api.create(CLAIMS, body)
+            created["status"] = {"allocation": allocation(name)}
+            self.api.request("PUT", f"{CLAIMS}/{name}/status", created)
+            self.uids[name] = created["metadata"]["uid"]
+        return names
 
-    def exists(self, ref: claims.ClaimRef) -> bool | None:
-        return True
+    def ref(self, name: str) -> Any:
+        return v1.Claim(namespace=NAMESPACE, uid=self.uids[name], name=name)
 
 
 # -- the plugin process (--serve) ------------------------------------------------------------
@@ -256,8 +277,8 @@ def instrument(recorder: Recorder, *, phases: bool, cprofile: bool) -> None:
     from dra_driver.backends.fake import state  # noqa: PLC0415
     from dra_driver.cdi import writing  # noqa: PLC0415
     from dra_driver.checkpoint import scheme, store  # noqa: PLC0415
-    from dra_driver.isolation import quotas  # noqa: PLC0415
-    from kubeletplugin import draservice  # noqa: PLC0415
+    from dra_driver.isolation import mps, quotas  # noqa: PLC0415
+    from kubeletplugin import claimfetching, draservice  # noqa: PLC0415
 
     for method in ("NodePrepareResources", "NodeUnprepareResources"):
         original = getattr(draservice.DraService, method)
@@ -269,20 +290,22 @@ def instrument(recorder: Recorder, *, phases: bool, cprofile: bool) -> None:
         (os, "fsync", "os.fsync"),
         (atomicfiles, "write_bytes", "atomic.write_bytes"),
         (atomicfiles, "remove", "atomic.remove"),
-        (store, "load", "checkpoint.load"),
-        (store, "save", "checkpoint.save"),
+        (store.CheckpointFile, "load", "checkpoint.load"),
+        (store.CheckpointFile, "save", "checkpoint.save"),
         (scheme, "decode", "checkpoint.decode"),
-        (scheme, "encode", "checkpoint.encode"),
+        (scheme.Encoder, "encode", "checkpoint.encode"),
         (writing, "write_claim_spec", "cdi.write"),
         (writing, "remove_claim_spec", "cdi.remove"),
         (quotas, "write", "quota.write"),
         (quotas, "remove", "quota.remove"),
-        (inventory, "discover", "inventory.discover"),
+        (inventory.Cache, "current", "inventory.current"),
+        (mps.Daemons, "ensure", "mps.ensure"),
+        (mps.Daemons, "command", "mps.command (one-off client)"),
         (preparing.Preparer, "_plan", "preparer.plan"),
         (preparing.Preparer, "_isolate", "preparer.isolate"),
         (preparing.Preparer, "_write_cdi", "preparer.write_cdi"),
         (preparing.Preparer, "_undo", "preparer.undo"),
-        (InMemoryClaims, "fetch", "fetch (bench, no API server)"),
+        (claimfetching.ClaimFetcher, "fetch", "claim GET"),
     ]
     for owner, attr, phase in plain:
         setattr(owner, attr, recorder.timed(phase, getattr(owner, attr)))
@@ -296,12 +319,9 @@ def instrument(recorder: Recorder, *, phases: bool, cprofile: bool) -> None:
 
 
 def serve(args: argparse.Namespace) -> int:
-    """The plugin process: the real entry point with the two API-server seams replaced."""
+    """The plugin process: the real entry point, instrumented if asked to."""
     from kubeletplugin import __main__ as plugin_main  # noqa: PLC0415
-    from kubeletplugin import claimfetching  # noqa: PLC0415
 
-    plugin_main._in_cluster_client = lambda: None
-    claimfetching.ClaimFetcher = InMemoryClaims  # type: ignore[assignment,misc]
     recorder = Recorder()
     if args.phases or args.cprofile:
         instrument(recorder, phases=args.phases, cprofile=args.cprofile)
@@ -313,10 +333,12 @@ def serve(args: argparse.Namespace) -> int:
             f"--node-name={NODE}",
             f"--pod-uid={POD_UID}",
             f"--gpus={args.gpus}",
+            f"--kubeconfig={args.kubeconfig}",
             f"--plugin-dir={work / 'plugin'}",
             f"--registry-dir={work / 'registry'}",
             f"--cdi-dir={work / 'cdi'}",
             "--sweep-interval=3600",
+            "--resync-interval=3600",
             "--log-format=json",
             f"--log-level={args.log_level}",
         ]
@@ -340,7 +362,14 @@ def _exit_when_orphaned() -> None:
 class Plugin:
     """A plugin process serving on unix sockets in `workdir`; always stopped on exit."""
 
-    def __init__(self, workdir: pathlib.Path, *, gpus: str, extra: Sequence[str] = ()) -> None:
+    def __init__(
+        self,
+        workdir: pathlib.Path,
+        *,
+        gpus: str,
+        kubeconfig: pathlib.Path,
+        extra: Sequence[str] = (),
+    ) -> None:
         self.workdir = workdir
         self.socket = serving.dra_socket(workdir / "plugin", driver=DRIVER, pod_uid=POD_UID)
         self.log_path = workdir / "plugin.log"
@@ -350,6 +379,7 @@ class Plugin:
             "--serve",
             f"--workdir={workdir}",
             f"--gpus={gpus}",
+            f"--kubeconfig={kubeconfig}",
             *extra,
         ]
         self.process: subprocess.Popen[bytes] | None = None
@@ -381,6 +411,13 @@ class Plugin:
         grpc.channel_ready_future(self.channel).result(timeout=30)
         self.stub = v1_grpc.DRAPluginStub(self.channel)
         self.rss_after_start_mb = self.memory_mb("VmRSS")
+
+    def cpu_seconds(self) -> float:
+        """User + system CPU the plugin process has used so far."""
+        assert self.process is not None
+        fields = pathlib.Path(f"/proc/{self.process.pid}/stat").read_text().rpartition(")")[2]
+        utime, stime = fields.split()[11:13]
+        return (int(utime) + int(stime)) / os.sysconf("SC_CLK_TCK")
 
     def memory_mb(self, field: str) -> float:
         assert self.process is not None
@@ -416,30 +453,26 @@ class Plugin:
             return "(no log)"
 
 
-def _ref(name: str) -> Any:
-    return v1.Claim(namespace=NAMESPACE, uid=claim_uid(name), name=name)
-
-
-def prepare(stub: Any, names: Sequence[str]) -> float:
+def prepare(stub: Any, claims: Claims, names: Sequence[str]) -> float:
     """Prepare `names` in one call; the call's latency in ms."""
-    request = v1.NodePrepareResourcesRequest(claims=[_ref(name) for name in names])
+    request = v1.NodePrepareResourcesRequest(claims=[claims.ref(name) for name in names])
     start = time.perf_counter()
     response = stub.NodePrepareResources(request, timeout=RPC_TIMEOUT_S)
     elapsed = 1000 * (time.perf_counter() - start)
     for name in names:
-        answer = response.claims[claim_uid(name)]
+        answer = response.claims[claims.uids[name]]
         if answer.error or not answer.devices:
             raise BenchError(f"prepare of {name} failed: {answer.error or 'no devices'}")
     return elapsed
 
 
-def unprepare(stub: Any, names: Sequence[str]) -> float:
-    request = v1.NodeUnprepareResourcesRequest(claims=[_ref(name) for name in names])
+def unprepare(stub: Any, claims: Claims, names: Sequence[str]) -> float:
+    request = v1.NodeUnprepareResourcesRequest(claims=[claims.ref(name) for name in names])
     start = time.perf_counter()
     response = stub.NodeUnprepareResources(request, timeout=RPC_TIMEOUT_S)
     elapsed = 1000 * (time.perf_counter() - start)
     for name in names:
-        uid = claim_uid(name)
+        uid = claims.uids[name]
         if uid not in response.claims or response.claims[uid].error:
             answer = response.claims[uid].error if uid in response.claims else "no answer"
             raise BenchError(f"unprepare of {name} failed: {answer}")
@@ -452,105 +485,100 @@ def percentile(values: Sequence[float], p: float) -> float:
     return round(ordered[max(0, math.ceil(p / 100 * len(ordered)) - 1)], 3)
 
 
-class Names:
-    """Fresh claim names per kind, so no UID is ever prepared twice."""
-
-    def __init__(self) -> None:
-        self._next: dict[str, int] = {}
-
-    def take(self, kind: str, count: int = 1) -> list[str]:
-        start = self._next.get(kind, 0)
-        self._next[kind] = start + count
-        return [f"{kind}-{n}" for n in range(start, start + count)]
+def spread(values: Sequence[float]) -> dict[str, float]:
+    return {f"p{p}": percentile(values, p) for p in (50, 90, 99)} | {"max": percentile(values, 100)}
 
 
 def progress(message: str) -> None:
     print(f"[bench] {message}", file=sys.stderr, flush=True)
 
 
-def pairs(stub: Any, names: Names, kind: str, count: int) -> tuple[list[float], list[float]]:
-    """`count` times: prepare one new claim, then unprepare it; both latencies."""
+def cycles(
+    plugin: Plugin, claims: Claims, kind: str, count: int, *, batch: int = 1
+) -> dict[str, Any]:
+    """`count` times: prepare `batch` new claims of `kind` in one call, then unprepare them."""
+    groups = [claims.take(kind, batch) for _ in range(count)]  # created before the clock runs
     prepared, unprepared = [], []
-    for name in names.take(kind, count):
-        prepared.append(prepare(stub, [name]))
-        unprepared.append(unprepare(stub, [name]))
-    return prepared, unprepared
-
-
-def measure(plugin: Plugin, args: argparse.Namespace) -> dict[str, Any]:
-    stub, names = plugin.stub, Names()
-    progress(f"warm-up: {args.warmup} share prepare/unprepare pairs, {args.held} claims held")
-    pairs(stub, names, "share", args.warmup)
-    pairs(stub, names, "mig", 3)
-    held = names.take("share", args.held)
-    for name in held:
-        prepare(stub, [name])
-    progress(f"single-claim calls: {args.calls} share pairs, {args.mig_calls} MIG, whole GPU")
-    prep, unprep = pairs(stub, names, "share", args.calls)
-    mig_prep, mig_unprep = pairs(stub, names, "mig", args.mig_calls)
-    gpu_prep, gpu_unprep = pairs(stub, names, "gpu", args.mig_calls)
-    progress(f"batches: {args.batches} x 64 claims per call")
-    batch_prep, batch_unprep = [], []
-    for _ in range(args.batches):
-        batch = names.take("share", 64)
-        batch_prep.append(prepare(stub, batch))
-        batch_unprep.append(unprepare(stub, batch))
-    progress(f"growth: {args.growth} claims prepared and held, then unprepared one by one")
-    grown = names.take("share", args.growth)
-    grow_prep = [prepare(stub, [name]) for name in grown]
-    checkpoint_kb = (plugin.workdir / "plugin" / "checkpoint.json").stat().st_size / 1024
-    grow_unprep = [unprepare(stub, [name]) for name in reversed(grown)]
-    unprepare(stub, held)
-    window = max(1, args.growth // 6)
+    cpu = plugin.cpu_seconds()
+    for names in groups:
+        prepared.append(prepare(plugin.stub, claims, names))
+        unprepared.append(unprepare(plugin.stub, claims, names))
+    cpu = plugin.cpu_seconds() - cpu
     return {
-        "prepare_p50_ms": percentile(prep, 50),
-        "prepare_p99_ms": percentile(prep, 99),
-        "prepare_max_ms": percentile(prep, 100),
-        "unprepare_p50_ms": percentile(unprep, 50),
-        "unprepare_p99_ms": percentile(unprep, 99),
-        "batch64_claims_per_s": round(64 * len(batch_prep) / (sum(batch_prep) / 1000), 1),
-        "batch64_prepare_call_ms_p50": percentile(batch_prep, 50),
-        "unbatch64_claims_per_s": round(64 * len(batch_unprep) / (sum(batch_unprep) / 1000), 1),
-        "mig_prepare_p50_ms": percentile(mig_prep, 50),
-        "mig_prepare_p99_ms": percentile(mig_prep, 99),
-        "mig_unprepare_p50_ms": percentile(mig_unprep, 50),
-        "whole_gpu_prepare_p50_ms": percentile(gpu_prep, 50),
-        "whole_gpu_unprepare_p50_ms": percentile(gpu_unprep, 50),
-        "single_claim_calls": args.calls,
-        "held_claims_during_single_calls": args.held,
-        "growth": {
-            "claims": args.growth,
-            "prepare_p50_ms_first": percentile(grow_prep[:window], 50),
-            "prepare_p50_ms_last": percentile(grow_prep[-window:], 50),
-            "prepare_p99_ms": percentile(grow_prep, 99),
-            "unprepare_p50_ms_largest": percentile(grow_unprep[:window], 50),
-            "checkpoint_kb_at_peak": round(checkpoint_kb, 1),
-            "claims_held_at_peak": args.growth + args.held,
-        },
-        "calls": (
-            2 * (args.warmup + 3 + args.calls + 2 * args.mig_calls + args.batches + args.growth)
-            + args.held
-            + 1
-        ),
+        "calls": count,
+        "claims_per_call": batch,
+        "prepare_ms": spread(prepared),
+        "unprepare_ms": spread(unprepared),
+        "plugin_cpu_ms_per_cycle": round(1000 * cpu / count, 2),
+        "claims_per_s": round(batch * count / ((sum(prepared) + sum(unprepared)) / 2000), 1),
     }
 
 
-def profile_run(workdir: pathlib.Path, args: argparse.Namespace, flag: str) -> dict[str, Any]:
+def hold(plugin: Plugin, claims: Claims, count: int) -> list[str]:
+    """`count` new shares prepared (64 per call) and left prepared."""
+    names = claims.take("share", count)
+    for start in range(0, count, 64):
+        prepare(plugin.stub, claims, names[start : start + 64])
+    return names
+
+
+def measure(plugin: Plugin, claims: Claims, args: argparse.Namespace) -> dict[str, Any]:
+    progress(f"warm-up: {args.warmup} cycles of each kind; one share held on each shared GPU")
+    daemons = hold(plugin, claims, SHARED_GPUS)  # each shared GPU's MPS daemon keeps running
+    for kind in ("gpu", "mig", "share"):
+        cycles(plugin, claims, kind, args.warmup)
+    kinds = {}
+    for kind, count in (
+        ("gpu", args.calls),
+        ("mig", args.calls),
+        ("share", args.calls),
+        ("mps", args.mps_calls),
+    ):
+        progress(f"{kind}: {count} prepare/unprepare cycles of one claim")
+        kinds[kind] = cycles(plugin, claims, kind, count)
+    batches = {}
+    for size in (8, 64):
+        progress(f"batches: {args.batches} calls of {size} shares")
+        batches[f"share_x{size}"] = cycles(plugin, claims, "share", args.batches, batch=size)
+    progress(f"held: {args.held} shares prepared and held")
+    held = hold(plugin, claims, args.held)
+    checkpoint_kb = (plugin.workdir / "plugin" / "checkpoint.json").stat().st_size / 1024
+    with_held = {}
+    for kind in ("gpu", "share"):
+        progress(f"{kind}: {args.calls} cycles with {args.held + SHARED_GPUS} claims held")
+        with_held[kind] = cycles(plugin, claims, kind, args.calls)
+    unprepare(plugin.stub, claims, held + daemons)
+    gpu, share = kinds["gpu"], kinds["share"]
+    return {
+        "prepare_p50_ms": gpu["prepare_ms"]["p50"],
+        "prepare_p99_ms": gpu["prepare_ms"]["p99"],
+        "unprepare_p50_ms": gpu["unprepare_ms"]["p50"],
+        "mig_prepare_p99_ms": kinds["mig"]["prepare_ms"]["p99"],
+        "share_prepare_p50_ms": share["prepare_ms"]["p50"],
+        "share_prepare_p99_ms": share["prepare_ms"]["p99"],
+        "prepare_p50_ms_1000_held": with_held["gpu"]["prepare_ms"]["p50"],
+        "unprepare_p50_ms_1000_held": with_held["gpu"]["unprepare_ms"]["p50"],
+        "share_prepare_p50_ms_1000_held": with_held["share"]["prepare_ms"]["p50"],
+        "held_claims": args.held + SHARED_GPUS,
+        "plugin_cpu_ms_per_cycle": gpu["plugin_cpu_ms_per_cycle"],
+        "kinds": kinds,
+        "batches": batches,
+        "with_held": with_held | {"checkpoint_kb": round(checkpoint_kb, 1)},
+    }
+
+
+def profile_run(
+    workdir: pathlib.Path, claims: Claims, args: argparse.Namespace, flag: str
+) -> dict[str, Any]:
     """A shorter loop against a plugin run with `flag` (``--phases`` or ``--cprofile``)."""
     out = workdir / "profile.json"
     extra = [flag, f"--profile-out={out}", f"--top={args.top}"]
-    with Plugin(workdir, gpus=args.gpus, extra=extra) as plugin:
-        stub, names = plugin.stub, Names()
-        pairs(stub, names, "share", 10)
-        held = names.take("share", args.held)
-        for name in held:
-            prepare(stub, [name])
-        pairs(stub, names, "share", args.profile_calls)
-        pairs(stub, names, "mig", max(5, args.profile_calls // 5))
-        batch = names.take("share", 64)
-        prepare(stub, batch)
-        unprepare(stub, batch)
-        unprepare(stub, held)
+    with Plugin(workdir, gpus=args.gpus, kubeconfig=args.kubeconfig, extra=extra) as plugin:
+        held = hold(plugin, claims, SHARED_GPUS)
+        for kind in ("gpu", "mig", "share"):
+            cycles(plugin, claims, kind, args.profile_calls)
+        cycles(plugin, claims, "share", 1, batch=64)
+        unprepare(plugin.stub, claims, held)
     report: dict[str, Any] = json.loads(out.read_text())
     return report
 
@@ -562,24 +590,34 @@ def bench(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGTERM, _out_of_time)  # so that the finally below still cleans up
     signal.alarm(args.time_limit)
     try:
-        progress(f"plugin process on {GPUS if args.gpus == GPUS else args.gpus}, work dir {root}")
-        fsync_ms = _fsync_latency(root)
-        with Plugin(root / "timed", gpus=args.gpus) as plugin:
-            result = measure(plugin, args)
-            result["peak_rss_mb"] = round(plugin.memory_mb("VmHWM"), 1)
-            result["rss_after_start_mb"] = round(plugin.rss_after_start_mb, 1)
-            log_lines = len(plugin.log_path.read_bytes().splitlines())
-        if args.profile:
-            progress("profile: phase timers")
-            phases = profile_run(root / "phases", args, "--phases")
-            progress("profile: cProfile")
-            cprofiled = profile_run(root / "cprofile", args, "--cprofile")
-            result["profile"] = {"phases": phases, "cprofile": cprofiled}
+        progress("control plane: building (cached) and starting etcd and kube-apiserver")
+        plane = controlplane.ControlPlane(bin_dir=binaries.ensure_built(), work_dir=root / "api")
+        with plane:
+            api = plane.client()
+            args.kubeconfig = plane.kubeconfig
+            objects.apply_device_classes(api)
+            objects.create_namespace(api, NAMESPACE)
+            objects.create_node(api, NODE)
+            fsync_ms = _fsync_latency(root)
+            progress(f"plugin process on {args.gpus}, work dir {root}")
+            claims = Claims(plane.client())
+            with Plugin(root / "timed", gpus=args.gpus, kubeconfig=plane.kubeconfig) as plugin:
+                result = measure(plugin, claims, args)
+                result["peak_rss_mb"] = round(plugin.memory_mb("VmHWM"), 1)
+                result["rss_after_start_mb"] = round(plugin.rss_after_start_mb, 1)
+                log_lines = len(plugin.log_path.read_bytes().splitlines())
+            if args.profile:
+                progress("profile: phase timers")
+                phases = profile_run(root / "phases", claims, args, "--phases")
+                progress("profile: cProfile")
+                cprofiled = profile_run(root / "cprofile", claims, args, "--cprofile")
+                result["profile"] = {"phases": phases, "cprofile": cprofiled}
     finally:
         signal.alarm(0)
         shutil.rmtree(root, ignore_errors=True)
+    calls = sum(part["calls"] * 2 for part in result["kinds"].values())
     result |= {
-        "plugin_log_lines_per_call": round(log_lines / result["calls"], 1),
+        "plugin_log_lines_per_single_call": round(log_lines / max(1, calls), 1),
         "gpus": args.gpus,
         "python": platform.python_version(),
         "machine": {"cpus": os.cpu_count(), "platform": platform.platform()},
@@ -588,17 +626,20 @@ def bench(args: argparse.Namespace) -> int:
         "targets": TARGETS,
         "seconds": round(time.monotonic() - started, 1),
         "notes": [
-            "Latency is the client's: gRPC over a unix socket + the plugin's whole call.",
-            "No API server: claims are built in the plugin from their names (no GET, no "
-            "network round trip); a real prepare adds one GET per claim.",
-            "Real plugin code path: kubeletplugin.__main__.main, serving.Servers, draservice, "
-            "preparing with the checkpoint, CDI and quota files written with fsync "
-            "(real_gpus=False), logging as JSON to a file at --log-level info.",
-            "Fake GPUs: the fake backend's JSON state file stands in for NVML.",
-            f"Single-call numbers are taken with {args.held} other claims prepared; "
-            "'growth' shows how prepare slows as the checkpoint grows.",
-            "peak_rss_mb is VmHWM of the plugin process (it imports the kubernetes client "
-            "like the real one).",
+            "Latency is the client's: gRPC over a unix socket + the plugin's whole call, "
+            "including the claim GET from the local kube-apiserver (same machine, TLS).",
+            "Claims are real ResourceClaims, allocated through the status subresource.",
+            "Real plugin code path: kubeletplugin.__main__.main with --kubeconfig, "
+            "serving.Servers, draservice, preparing with the checkpoint fsynced, CDI and quota "
+            "files written atomically, logging as JSON to a file at --log-level info.",
+            "Fake GPUs: the fake backend's JSON state file stands in for NVML; the fake MPS "
+            "control daemon for nvidia-cuda-mps-control.",
+            "prepare_p50_ms, prepare_p99_ms, unprepare_p50_ms: whole GPU, "
+            f"{SHARED_GPUS} shares held (one per shared GPU, keeping its MPS daemon running).",
+            "*_1000_held: the same with held_claims claims prepared on the node.",
+            "plugin_cpu_ms_per_cycle: user+system CPU of the plugin process per prepare+"
+            "unprepare (from /proc, clock-tick resolution).",
+            "peak_rss_mb is VmHWM of the plugin process.",
         ],
     }
     print(json.dumps(result, indent=2))
@@ -641,25 +682,30 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     add = parser.add_argument
     add("--gpus", default=GPUS)
-    add("--calls", type=int, default=300, help="single-claim prepare/unprepare pairs")
-    add("--mig-calls", type=int, default=30, help="MIG (and whole GPU) pairs")
-    add("--batches", type=int, default=5, help="calls of 64 claims")
-    add("--growth", type=int, default=300, help="claims prepared and held in the growth phase")
-    add("--held", type=int, default=32, help="claims held during the single-call loops")
-    add("--warmup", type=int, default=20)
+    add("--calls", type=int, default=200, help="prepare/unprepare cycles per kind")
+    add("--mps-calls", type=int, default=20, help="cycles of claims with a daemon of their own")
+    add("--batches", type=int, default=5, help="calls of 8 and of 64 claims")
+    add("--held", type=int, default=1000, help="claims held while measuring again")
+    add("--warmup", type=int, default=20, help="cycles of each kind first")
+    add("--tiny", action="store_true", help="a few calls of each part (CI)")
     add("--dir", help="where the temporary work dir goes (default: $TMPDIR)")
-    add("--time-limit", type=int, default=300, help="seconds before the bench gives up")
+    add("--time-limit", type=int, default=900, help="seconds before the bench gives up")
     add("--profile", action="store_true", help="add phase timings and cProfile (2 more runs)")
     add("--profile-calls", type=int, default=100)
     add("--top", type=int, default=15, help="cProfile rows per operation")
     # the plugin process
     add("--serve", action="store_true", help=argparse.SUPPRESS)
     add("--workdir", help=argparse.SUPPRESS)
+    add("--kubeconfig", help=argparse.SUPPRESS)
     add("--phases", action="store_true", help=argparse.SUPPRESS)
     add("--cprofile", action="store_true", help=argparse.SUPPRESS)
     add("--profile-out", help=argparse.SUPPRESS)
     add("--log-level", default="info", help=argparse.SUPPRESS)
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if args.tiny:
+        args.calls, args.mps_calls, args.batches, args.held, args.warmup = 3, 2, 1, 8, 1
+        args.profile_calls = 3
+    return args
 
 
 def main(argv: list[str] | None = None) -> int:
