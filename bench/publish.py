@@ -9,6 +9,7 @@ temporary directory for the run.
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import pathlib
@@ -43,7 +44,10 @@ def sync_for(client: rest.Rest, api: kube.Kube, node: str) -> slicesync.SliceSyn
     return slicesync.SliceSync(client, target)
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--nodes", type=int, default=NODES, help="nodes published one by one")
+    args = parser.parse_args(argv)
     logs.configure(level="warning")
     bin_dir = binaries.ensure_built()
     with tempfile.TemporaryDirectory(prefix="bench-publish-") as work:
@@ -51,7 +55,7 @@ def main() -> int:
         with plane:
             api = kube.Kube(server=plane.server, token=plane.token, ca_file=str(plane.ca_file))
             client = rest.Rest(config.new_client_from_config(str(plane.kubeconfig)))
-            result = measure(client, api)
+            result = measure(client, api, nodes=args.nodes)
     result |= {
         "gpus_per_node": GPUS,
         "python": platform.python_version(),
@@ -66,7 +70,7 @@ def main() -> int:
     return 0
 
 
-def measure(client: rest.Rest, api: kube.Kube) -> dict[str, object]:
+def measure(client: rest.Rest, api: kube.Kube, *, nodes: int = NODES) -> dict[str, object]:
     sync = sync_for(client, api, "bench-node-0")
     pool = desired("bench-node-0")
     requests, writes = client.requests, client.writes
@@ -81,8 +85,8 @@ def measure(client: rest.Rest, api: kube.Kube) -> dict[str, object]:
     republish_seconds = time.perf_counter() - start
     republish_requests, republish_writes = client.requests - requests, client.writes - writes
 
-    print(f"publishing {NODES} nodes", file=sys.stderr)
-    pools = {f"bench-node-{i}": desired(f"bench-node-{i}") for i in range(1, NODES + 1)}
+    print(f"publishing {nodes} nodes", file=sys.stderr)
+    pools = {f"bench-node-{i}": desired(f"bench-node-{i}") for i in range(1, nodes + 1)}
     syncs = {name: sync_for(client, api, name) for name in pools}
     writes = client.writes
     start = time.perf_counter()
@@ -100,6 +104,7 @@ def measure(client: rest.Rest, api: kube.Kube) -> dict[str, object]:
         "republish_writes": republish_writes,
         "nodes200_seconds": round(nodes_seconds, 2),
         "nodes200_writes": client.writes - writes,
+        "nodes": nodes,
         "slices_stored": slices,
         "dropped_fields": sorted(sync.dropped_fields),
         "targets": {"republish_writes": 0},

@@ -1,0 +1,64 @@
+"""Every benchmark runs, with tiny parameters, so that none can rot unnoticed.
+
+Covers: ``bench/prepare.py --tiny`` (the plugin process against the local kube-apiserver),
+``bench/publish.py --nodes 2`` and ``bench/quota.py`` with one short round each exit 0 and print
+one JSON object with their headline keys. No figure is checked: the machine running CI is not
+the one the README's figures come from.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pathlib
+import subprocess
+import sys
+from typing import Any
+
+import pytest
+
+pytestmark = pytest.mark.e2e
+
+REPO = pathlib.Path(__file__).resolve().parents[1]
+
+
+def _run(script: str, *args: str, timeout: float) -> dict[str, Any]:
+    done = subprocess.run(
+        [sys.executable, str(REPO / "bench" / script), *args],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    result: dict[str, Any] = json.loads(done.stdout)
+    return result
+
+
+def test_the_prepare_benchmark_runs(bin_dir: pathlib.Path) -> None:
+    result = _run("prepare.py", "--tiny", timeout=300)
+    for key in (
+        "prepare_p50_ms",
+        "prepare_p99_ms",
+        "unprepare_p50_ms",
+        "prepare_p50_ms_1000_held",
+        "share_prepare_p99_ms",
+        "peak_rss_mb",
+    ):
+        assert isinstance(result[key], float), key
+    assert set(result["kinds"]) == {"gpu", "mig", "share", "mps"}
+    assert set(result["batches"]) == {"share_x8", "share_x64"}
+
+
+def test_the_publish_benchmark_runs(bin_dir: pathlib.Path) -> None:
+    result = _run("publish.py", "--nodes=2", timeout=300)
+    assert result["nodes"] == 2
+    assert result["republish_writes"] == 0  # not a timing: the controller's own rule
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="the quota benchmark mounts a claim dir (root)")
+def test_the_quota_benchmark_runs() -> None:
+    args = ("--rounds=1", "--batches=1", "--pairs=100", "--samples=100")
+    result = _run("quota.py", *args, timeout=300)
+    assert "added_ns_median" in result
