@@ -68,6 +68,7 @@ _SIDE_EFFECT_ERRORS = (
     backend_errors.BackendError,
     cdi_errors.CdiError,
     checkpoint_errors.CheckpointError,
+    mps.MpsError,
     OSError,
     ValueError,
 )
@@ -270,8 +271,11 @@ class Preparer:
         # A driver root that is not ready fails the claim before any side effect.
         driver = self._driver_edits()
         planned = [device for device, _, _ in plan]
-        state = state.with_claim(_claim(claim.ref, model.PrepareState.STARTED, planned))
-        self._save(state)
+        started = state.with_claim(_claim(claim.ref, model.PrepareState.STARTED, planned))
+        try:
+            self._save(started)
+        except checkpoint_errors.CheckpointError as exc:  # e.g. a full disk: nothing done yet
+            raise claims.ClaimError(f"preparing claim {claim.ref} failed: {exc}") from exc
         failpoints.hit("prepare.started-recorded")
         done: list[model.PreparedDevice] = []
         instances: list[hardware.MigInstance | None] = []
@@ -284,19 +288,28 @@ class Preparer:
             where = [located for _, located, _ in plan]
             final = self._write_cdi(claim.ref, done, where, instances, driver)
             failpoints.hit("prepare.cdi-written")
+            completed = state.with_claim(_claim(claim.ref, model.PrepareState.COMPLETED, final))
+            self._save(completed)
         except (claims.ClaimError, *_SIDE_EFFECT_ERRORS) as exc:
             self._undo(
                 _claim(claim.ref, model.PrepareState.STARTED, [*done, *planned[len(done) :]]),
-                state,
+                started,
             )
-            self._save(state.without_claim(uid))
+            self._forget(state, uid)
             if isinstance(exc, claims.ClaimError):
                 raise
             raise claims.ClaimError(f"preparing claim {claim.ref} failed: {exc}") from exc
-        state = state.with_claim(_claim(claim.ref, model.PrepareState.COMPLETED, final))
-        self._save(state)
         failpoints.hit("prepare.completed-recorded")
-        return tuple(final), state
+        return tuple(final), completed
+
+    def _forget(self, state: model.Checkpoint, uid: claims.ClaimUID) -> None:
+        """Record that a failed prepare left nothing. If even that cannot be written (a full
+        disk), the file keeps ``PrepareStarted``, which the next prepare or start-up rolls back
+        again (undo is idempotent)."""
+        try:
+            self._save(state.without_claim(uid))
+        except checkpoint_errors.CheckpointError as exc:
+            log.warning("claim.rollback_not_recorded", claim=uid, error=str(exc))
 
     def _plan(
         self, claim: claims.AllocatedClaim, state: model.Checkpoint, node: inventory.Inventory

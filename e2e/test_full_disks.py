@@ -159,6 +159,7 @@ def test_a_full_disk_fails_the_claim_clearly_and_leaves_nothing_half_written(
         )
         assert "No space left on device" in error, error
         assert names in error, error
+        assert "internal error" not in error, error  # a full disk is the claim's failure
         assert _leftovers(node) == []
         assert _specs(node) == {before}
         assert _checkpoint(node) == {before: model.PrepareState.COMPLETED}

@@ -26,6 +26,7 @@ from dra_driver import claims, hardware, preparing
 from dra_driver.backends.fake import backend as fake
 from dra_driver.backends.fake import mpscontrol
 from dra_driver.cdi import spec, writing
+from dra_driver.checkpoint import errors as checkpoint_errors
 from dra_driver.checkpoint import model, store
 from dra_driver.isolation import mps
 from dra_driver.slices import settings
@@ -545,3 +546,38 @@ def test_real_gpu_daemons_get_a_tmpfs_shm_that_goes_with_them(tmp_path: pathlib.
         assert f" {shm} " not in pathlib.Path("/proc/mounts").read_text()
     finally:
         shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.mark.parametrize(
+    ("failing", "written"),
+    [(1, "PrepareStarted"), (2, "PrepareCompleted")],
+    ids=["started", "completed"],
+)
+def test_a_checkpoint_that_cannot_be_written_fails_the_claim_and_leaves_nothing(
+    node: preparing.Preparer,
+    gpus: fake.FakeBackend,
+    tmp_path: pathlib.Path,
+    monkeypatch: pytest.MonkeyPatch,
+    failing: int,
+    written: str,
+) -> None:
+    real, calls = node._save, []
+
+    def save(state: model.Checkpoint) -> None:
+        calls.append(state)
+        if len(calls) == failing:
+            raise checkpoint_errors.CheckpointIOError(f"cannot write {written}: disk full")
+        real(state)
+
+    monkeypatch.setattr(node, "_save", save)
+
+    outcome = node.prepare([claim("u1", {"device": "gpu-0-mig-3g20gb-4"})])["u1"]
+
+    assert (
+        outcome.error
+        == f"preparing claim ns/claim-u1 (u1) failed: cannot write {written}: disk full"
+    )
+    assert gpus.status(gpus.gpus()[0].uuid).mig_instances == ()
+    assert writing.claim_uids_with_specs(tmp_path / "cdi") == set()
+    monkeypatch.undo()
+    assert node.prepared() == []
