@@ -30,9 +30,16 @@ def _demo_processes() -> set[str]:
     return set(found.stdout.split())
 
 
+def _demo_daemons() -> set[int]:
+    """The fake MPS daemons of demo runs (whose pipe dirs lie in a demo's work dir): other runs
+    on the machine (tests, benchmarks) start and stop daemons of their own meanwhile."""
+    demo = str(pathlib.Path(tempfile.gettempdir()) / "gpu-dra-demo-")
+    return mpscontrol.running_daemons(pathlib.Path(demo))
+
+
 def test_the_demo_prints_the_table_and_cleans_up() -> None:
     before = _demo_processes()
-    daemons = mpscontrol.running_daemons()
+    daemons = _demo_daemons()
     done = subprocess.run(
         [sys.executable, "-m", "e2e.harness", "demo"],
         cwd=nodeagents.REPO,
@@ -55,14 +62,14 @@ def test_the_demo_prints_the_table_and_cleans_up() -> None:
     # MPS daemons notice their directory is gone within a second of the demo's exit.
     kube.wait_for(lambda: _demo_processes() <= before, what="demo processes gone", timeout=10)
     kube.wait_for(
-        lambda: mpscontrol.running_daemons() <= daemons, what="demo MPS daemons gone", timeout=10
+        lambda: _demo_daemons() <= daemons, what="demo MPS daemons gone", timeout=10
     )
 
 
 def test_ctrl_c_during_the_demo_leaves_nothing_behind() -> None:
     before = _demo_processes()
     dirs = set(pathlib.Path(tempfile.gettempdir()).glob("gpu-dra-demo-*"))
-    daemons = mpscontrol.running_daemons()
+    daemons = _demo_daemons()
     with subprocess.Popen(
         [sys.executable, "-m", "e2e.harness", "demo"],
         cwd=nodeagents.REPO,
@@ -79,6 +86,6 @@ def test_ctrl_c_during_the_demo_leaves_nothing_behind() -> None:
         assert "interrupted" in demo.stderr.read()
     kube.wait_for(lambda: _demo_processes() <= before, what="demo processes gone", timeout=15)
     kube.wait_for(
-        lambda: mpscontrol.running_daemons() <= daemons, what="demo MPS daemons gone", timeout=15
+        lambda: _demo_daemons() <= daemons, what="demo MPS daemons gone", timeout=15
     )
     assert set(pathlib.Path(tempfile.gettempdir()).glob("gpu-dra-demo-*")) <= dirs
