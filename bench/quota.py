@@ -13,8 +13,8 @@ what is used), mounted where the library finds it: a private mount namespace (ne
 - 8 processes at once sharing one claim's state file (vs 8 direct processes);
 - 10,000 other allocations held live (no linear scans on free: within 1.5x of none);
 - the same single-process measurement with the library built with the fcntl header-byte lock
-  (a lock byte in the state file's header, taken with fcntl), and system calls per pair of both builds (strace),
-  to show where the time went;
+  (a lock byte in the state file's header, taken with fcntl), and system calls per pair of both
+  builds (strace), to show where the time went;
 - the paths beside cuMemAlloc_v2 (``preload/testing/bench_paths.c``): a VMM cycle (cuMemCreate +
   cuMemMap + cuMemUnmap + cuMemRelease) and a stream-ordered pair (cuMemAllocAsync +
   cuMemFreeAsync).
