@@ -9,7 +9,8 @@ second plugin instance during a rolling update (sharing the file under the calle
 - `v1`: the ``v1`` on-disk schema (TypedDicts) and its conversion to and from the model.
 - `scheme`: the envelope (kind, version, checksum) and the registry of versions; decoding picks the
   version the file names, encoding always writes the newest.
-- `store`: file I/O: `load` (fresh / loaded / other boot / corrupt), `save`, `current_boot_id`.
+- `store`: file I/O: `load` (fresh / loaded / other boot / corrupt), `save`, `current_boot_id`, and
+  `CheckpointFile`, the checkpoint kept in memory and read again only when the file was replaced.
 - `errors`: what can go wrong, by what the caller should do.
 
 It is our own versioned schema: never a serialized upstream or protobuf object.
