@@ -172,6 +172,8 @@ def test_a_full_disk_fails_the_claim_clearly_and_leaves_nothing_half_written(
     assert _checkpoint(node) == dict.fromkeys({before, squeezed}, model.PrepareState.COMPLETED)
     for pod in ("before", "squeezed"):
         client.delete(f"/api/v1/namespaces/{ns}/pods/{pod}")
-    kube.wait_for(lambda: not _specs(node), what="both unprepared", timeout=60)
-    assert _checkpoint(node) == {}
+    # Unprepare removes the spec, then records the claim gone: wait for the record too.
+    kube.wait_for(
+        lambda: not _specs(node) and _checkpoint(node) == {}, what="both unprepared", timeout=60
+    )
     assert _leftovers(node) == []
