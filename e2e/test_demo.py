@@ -61,9 +61,7 @@ def test_the_demo_prints_the_table_and_cleans_up() -> None:
     assert "timeslice=LONG" in rows["timesliced-pod-a"]
     # MPS daemons notice their directory is gone within a second of the demo's exit.
     kube.wait_for(lambda: _demo_processes() <= before, what="demo processes gone", timeout=10)
-    kube.wait_for(
-        lambda: _demo_daemons() <= daemons, what="demo MPS daemons gone", timeout=10
-    )
+    kube.wait_for(lambda: _demo_daemons() <= daemons, what="demo MPS daemons gone", timeout=10)
 
 
 def test_ctrl_c_during_the_demo_leaves_nothing_behind() -> None:
@@ -85,7 +83,5 @@ def test_ctrl_c_during_the_demo_leaves_nothing_behind() -> None:
         assert demo.wait(timeout=60) == 130
         assert "interrupted" in demo.stderr.read()
     kube.wait_for(lambda: _demo_processes() <= before, what="demo processes gone", timeout=15)
-    kube.wait_for(
-        lambda: _demo_daemons() <= daemons, what="demo MPS daemons gone", timeout=15
-    )
+    kube.wait_for(lambda: _demo_daemons() <= daemons, what="demo MPS daemons gone", timeout=15)
     assert set(pathlib.Path(tempfile.gettempdir()).glob("gpu-dra-demo-*")) <= dirs
