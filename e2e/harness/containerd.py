@@ -49,7 +49,7 @@ import threading
 import time
 from types import FrameType, TracebackType
 
-from e2e.harness import images, kube, processes, reaping
+from e2e.harness import binaries, images, kube, processes, reaping
 
 BUILD_SCRIPT = pathlib.Path(__file__).resolve().parent.parent / "runtime" / "build.sh"
 NAMES = ("containerd", "containerd-shim-runc-v2", "ctr", "runc")
@@ -57,22 +57,10 @@ NAMESPACE = "k8s.io"  # the CRI plugin's namespace
 _MAX_SOCKET_DIR = 42  # containerd's limit for the shim socket dir on Linux
 
 
-class BuildError(RuntimeError):
-    """The runtime could not be built; the build's output went to stderr."""
-
-
 def ensure_built() -> pathlib.Path:
-    """Build containerd and runc unless cached; return their directory."""
-    result = subprocess.run(
-        ["bash", str(BUILD_SCRIPT)], stdout=subprocess.PIPE, text=True, check=False
-    )
-    if result.returncode != 0 or not result.stdout.strip():
-        raise BuildError(f"{BUILD_SCRIPT} failed with exit code {result.returncode}")
-    bin_dir = pathlib.Path(result.stdout.strip().splitlines()[-1])
-    missing = [name for name in NAMES if not (bin_dir / name).is_file()]
-    if missing:
-        raise BuildError(f"{bin_dir} lacks {', '.join(missing)}")
-    return bin_dir
+    """Build containerd and runc unless cached; return their directory (`binaries.BuildError`
+    if that fails)."""
+    return binaries.build(BUILD_SCRIPT, NAMES)
 
 
 def snapshotter(directory: pathlib.Path) -> str:
