@@ -10,6 +10,14 @@ and sent once: urllib3's own retries are switched off, because they would wait o
 to four times over against a hung server, and raise a ``MaxRetryError`` the caller never sees
 coming. Retrying is the caller's decision, made on the error tree of `errors` (a backoff, or the
 kubelet's next call).
+
+A request costs one round trip on a kept-alive connection: the pools keep `POOL_SIZE` connections
+(the client's default, five per CPU, is fewer than the kubelet plugin's gRPC workers plus its
+watches on a 1-core node, and a connection given back to a full pool is closed, so the next call
+pays a TLS handshake), and the proxy the client chose from the environment when it was made is
+pinned: the client's credential hook re-assigns the host before every request, which re-reads
+the proxy variables from ``os.environ`` each time, though the connection pools it would matter to
+were made, with their proxy, once, when the client was.
 """
 
 from __future__ import annotations
@@ -27,11 +35,15 @@ from controller import errors
 
 Obj = dict[str, Any]
 
+POOL_SIZE = 16
+"""Connections kept per pool at least: the kubelet plugin's 8 gRPC workers, its watches and sweeps."""
+
 
 class Rest:
     def __init__(self, api: client.ApiClient) -> None:
         self.api = api
         _send_once(api)
+        _pin_proxy(api)
         self.requests = 0
         """Requests sent so far (for benchmarks and the "no write when nothing changed" rule)."""
         self.writes = 0
@@ -127,8 +139,24 @@ def _failure(method: str, path: str, response: Any) -> errors.ApiError:
 
 
 def _send_once(api: client.ApiClient | None) -> None:
-    """Switch off urllib3's retries on the client's connection pools (see the module's docstring)."""
+    """Switch off urllib3's retries on the client's connection pools (see the module's docstring),
+    and let each pool keep at least `POOL_SIZE` connections."""
     pools = getattr(getattr(api, "rest_client", None), "pool_manager", None)
     if isinstance(pools, urllib3.PoolManager):
         pools.connection_pool_kw["retries"] = False
+        size = pools.connection_pool_kw.get("maxsize")
+        pools.connection_pool_kw["maxsize"] = max(size if isinstance(size, int) else 1, POOL_SIZE)
         pools.clear()  # pools made before now keep their own settings
+
+
+def _pin_proxy(api: client.ApiClient | None) -> None:
+    """Stop the configuration re-reading the proxy from the environment on each request.
+
+    Assigning the proxy it holds (from the environment, the kubeconfig or None) marks it as set
+    explicitly, so the host the credential hook assigns before each request no longer makes the
+    configuration call ``urllib.request.getproxies()``. Nothing changes for the requests: the
+    client read the proxy once, when it made its pool manager.
+    """
+    configuration = getattr(api, "configuration", None)
+    if isinstance(configuration, client.Configuration):
+        configuration.proxy = configuration.proxy
