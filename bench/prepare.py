@@ -678,13 +678,21 @@ def _fs_type(path: pathlib.Path) -> str:
     return kind
 
 
+def _positive(text: str) -> int:
+    """A count of at least 1 (percentiles of no calls do not exist)."""
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value}: at least 1")
+    return value
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     add = parser.add_argument
     add("--gpus", default=GPUS)
-    add("--calls", type=int, default=200, help="prepare/unprepare cycles per kind")
-    add("--mps-calls", type=int, default=20, help="cycles of claims with a daemon of their own")
-    add("--batches", type=int, default=5, help="calls of 8 and of 64 claims")
+    add("--calls", type=_positive, default=200, help="prepare/unprepare cycles per kind")
+    add("--mps-calls", type=_positive, default=20, help="cycles of claims with their own daemon")
+    add("--batches", type=_positive, default=5, help="calls of 8 and of 64 claims")
     add("--held", type=int, default=1000, help="claims held while measuring again")
     add("--warmup", type=int, default=20, help="cycles of each kind first")
     add("--tiny", action="store_true", help="a few calls of each part (CI)")
