@@ -170,40 +170,51 @@ class Preparer:
         with atomicfiles.locked(self.config.lock_path):
             state = self._load()
             for claim in batch:
-                bound = log.bind(claim=str(claim.ref))
-                earlier = state.claims.get(claim.ref.uid)
-                known = earlier is not None and earlier.state is model.PrepareState.COMPLETED
-                try:
-                    devices, state = self._prepare(claim, state)
-                except claims.ClaimError as exc:
-                    bound.warning("claim.prepare_failed", error=str(exc))
-                    outcomes[claim.ref.uid] = Outcome(error=str(exc))
-                except Exception as exc:  # a bug must fail one claim, never the whole batch
-                    bound.exception("claim.prepare_crashed")
-                    outcomes[claim.ref.uid] = Outcome(error=f"internal error: {exc!r}")
-                else:
-                    bound.info("claim.prepared", devices=[d.device for d in devices])
-                    outcomes[claim.ref.uid] = Outcome(devices=devices, new=not known)
+                # Every event of this claim's prepare (MIG, MPS, time-slicing, CDI too) names it.
+                with structlog.contextvars.bound_contextvars(claim=str(claim.ref)):
+                    outcome, state = self._prepare_one(claim, state)
+                outcomes[claim.ref.uid] = outcome
         return outcomes
+
+    def _prepare_one(
+        self, claim: claims.AllocatedClaim, state: model.Checkpoint
+    ) -> tuple[Outcome, model.Checkpoint]:
+        earlier = state.claims.get(claim.ref.uid)
+        known = earlier is not None and earlier.state is model.PrepareState.COMPLETED
+        try:
+            devices, state = self._prepare(claim, state)
+        except claims.ClaimError as exc:
+            log.warning("claim.prepare_failed", error=str(exc))
+            return Outcome(error=str(exc)), state
+        except Exception as exc:  # a bug must fail one claim, never the whole batch
+            log.exception("claim.prepare_crashed")
+            return Outcome(error=f"internal error: {exc!r}"), state
+        log.info("claim.prepared", devices=[d.device for d in devices])
+        return Outcome(devices=devices, new=not known), state
 
     def unprepare(self, refs: Sequence[claims.ClaimRef]) -> dict[str, str]:
         errors: dict[str, str] = {}
         with atomicfiles.locked(self.config.lock_path):
             state = self._load()
             for ref in refs:
-                prepared = state.claims.get(ref.uid)
-                try:
-                    self._undo(prepared or _nothing(ref), state)
-                except _SIDE_EFFECT_ERRORS as exc:
-                    log.error("claim.unprepare_failed", claim=str(ref), error=str(exc))
-                    errors[ref.uid] = f"unprepare of {ref} failed: {exc}"
-                    continue
-                if prepared is not None:
-                    state = state.without_claim(ref.uid)
-                    self._save(state)
-                log.info("claim.unprepared", claim=str(ref), known=prepared is not None)
-                errors[ref.uid] = ""
+                with structlog.contextvars.bound_contextvars(claim=str(ref)):
+                    errors[ref.uid], state = self._unprepare_one(ref, state)
         return errors
+
+    def _unprepare_one(
+        self, ref: claims.ClaimRef, state: model.Checkpoint
+    ) -> tuple[str, model.Checkpoint]:
+        prepared = state.claims.get(ref.uid)
+        try:
+            self._undo(prepared or _nothing(ref), state)
+        except _SIDE_EFFECT_ERRORS as exc:
+            log.error("claim.unprepare_failed", error=str(exc))
+            return f"unprepare of {ref} failed: {exc}", state
+        if prepared is not None:
+            state = state.without_claim(ref.uid)
+            self._save(state)
+        log.info("claim.unprepared", known=prepared is not None)
+        return "", state
 
     def reconcile(self) -> None:
         """Start-up: roll back interrupted prepares, remove what no checkpoint entry owns (CDI

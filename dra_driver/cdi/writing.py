@@ -46,7 +46,7 @@ def write_claim_spec(
         atomicfiles.write_bytes(path, content, mode=0o644, durable=False)
     except OSError as err:
         raise errors.SpecFileError(f"cannot write the CDI spec {path}: {err}") from err
-    log.info("cdi.spec_written", claim_uid=claim_uid, path=str(path), cdi_ids=ids)
+    log.info("cdi.spec_written", path=str(path), cdi_ids=ids)  # the caller binds the claim
     return ids
 
 
@@ -60,7 +60,7 @@ def remove_claim_spec(cdi_dir: pathlib.Path, claim_uid: str) -> bool:
     except OSError as err:
         raise errors.SpecFileError(f"cannot remove the CDI spec {path}: {err}") from err
     if removed:
-        log.info("cdi.spec_removed", claim_uid=claim_uid, path=str(path))
+        log.info("cdi.spec_removed", path=str(path))
     return removed
 
 

@@ -21,6 +21,8 @@ import tempfile
 from typing import Any
 
 import pytest
+import structlog
+import structlog.testing
 
 from dra_driver import claims, hardware, preparing
 from dra_driver.backends.fake import backend as fake
@@ -581,3 +583,19 @@ def test_a_checkpoint_that_cannot_be_written_fails_the_claim_and_leaves_nothing(
     assert writing.claim_uids_with_specs(tmp_path / "cdi") == set()
     monkeypatch.undo()
     assert node.prepared() == []
+
+
+def test_every_event_of_a_prepare_and_an_unprepare_names_the_claim(
+    node: preparing.Preparer,
+) -> None:
+    merge = structlog.contextvars.merge_contextvars
+    with structlog.testing.capture_logs(processors=[merge]) as logs:
+        node.prepare([claim("u1", {"device": "gpu-0-mig-3g20gb-4"})])
+        node.unprepare([claims.ClaimRef("ns", "claim-u1", claims.ClaimUID("u1"))])
+
+    events = [entry["event"] for entry in logs]
+    for expected in ("mig.created", "cdi.spec_written", "claim.prepared", "claim.unprepared"):
+        assert expected in events
+    per_claim = [entry for entry in logs if entry["event"] != "checkpoint.fresh"]  # the batch's
+    assert {entry.get("claim") for entry in per_claim} == {"ns/claim-u1 (u1)"}  # one spelling
+    assert not [entry for entry in logs if "claim_uid" in entry]

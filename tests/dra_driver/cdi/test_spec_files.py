@@ -50,8 +50,7 @@ def test_write_list_remove_round_trip(tmp_path: pathlib.Path) -> None:
         {
             "event": "cdi.spec_written",
             "log_level": "info",
-            "claim_uid": UID_A,
-            "path": str(path),
+            "path": str(path),  # the claim is bound by the prepare flow (test_preparing)
             "cdi_ids": ids,
         }
     ]
