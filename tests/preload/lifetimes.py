@@ -43,3 +43,11 @@ def charged(state: pathlib.Path, dev: int = 0) -> int:
 def held(program: programs.Session, device: int = 0) -> int:
     """What the fake driver holds on CUDA device `device`, in `program`'s process."""
     return program.send(f"held {device}").number("bytes")
+
+
+def succeed(program: programs.Session, *commands: str) -> None:
+    """Send `commands` in order; each must succeed (rc 0), or the failing one is named."""
+    for command in commands:
+        line = program.send(command)
+        if line.rc != 0:
+            raise AssertionError(f"{command!r} answered rc={line.rc}: {line}")

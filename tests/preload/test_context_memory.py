@@ -68,14 +68,12 @@ def test_module_globals_are_charged_until_unloaded(
 ) -> None:
     claim = claims.write(claim_dir, {GPU0: 100 * MiB})
     with lifetimes.session(build, claim) as program:
-        for command in ("module m", "global m g64M", "global m g64M"):
-            assert program.send(command).rc == 0
+        lifetimes.succeed(program, "module m", "global m g64M", "global m g64M")
         assert lifetimes.held(program) == lifetimes.charged(claim.state) == 64 * MiB
         assert program.send("alloc a 40M").rc == OOM
         assert program.send("unload m").rc == 0
         assert (lifetimes.held(program), lifetimes.charged(claim.state)) == (0, 0)
-        for command in ("library l", "libglobal l g40M"):
-            assert program.send(command).rc == 0
+        lifetimes.succeed(program, "library l", "libglobal l g40M")
         assert lifetimes.held(program) == lifetimes.charged(claim.state) == 40 * MiB
         assert program.send("module n").rc == 0
         assert program.send("global n g64M").rc == OOM  # the lookup is refused

@@ -58,8 +58,7 @@ def test_a_synchronization_gives_back_what_the_pool_released(
 ) -> None:
     claim = claims.write(claim_dir, {GPU0: 100 * MiB})
     with lifetimes.session(build, claim) as first, lifetimes.session(build, claim) as second:
-        for command in ("stream s", "async a 100M s", "freeasync a s"):
-            assert first.send(command).rc == 0
+        lifetimes.succeed(first, "stream s", "async a 100M s", "freeasync a s")
         assert second.send("alloc x 100M").rc == OOM  # still in the stream's queue
         assert first.send("sync s").rc == 0
         assert (lifetimes.held(first), lifetimes.charged(claim.state)) == (0, 0)
@@ -73,8 +72,9 @@ def test_a_pool_that_keeps_freed_memory_stays_charged_until_trimmed(
 ) -> None:
     claim = claims.write(claim_dir, {GPU0: 300 * MiB})
     with lifetimes.session(build, claim) as program:
-        for command in ("defaultpool q 0", "threshold q 1G", "async a 100M -", "freeasync a -"):
-            assert program.send(command).rc == 0
+        lifetimes.succeed(
+            program, "defaultpool q 0", "threshold q 1G", "async a 100M -", "freeasync a -"
+        )
         assert program.send("ctxsync").rc == 0
         assert lifetimes.held(program) == lifetimes.charged(claim.state) == 100 * MiB
         assert program.send("alloc x 250M").rc == OOM
@@ -92,10 +92,10 @@ def test_a_destroyed_pool_gives_back_its_charge(
 ) -> None:
     claim = claims.write(claim_dir, {GPU0: 300 * MiB})
     with lifetimes.session(build, claim) as program:
-        for command in ("newpool q 0", "threshold q 1G", "stream s", "poolalloc a q 100M s"):
-            assert program.send(command).rc == 0
-        for command in ("poolalloc b q 50M s", "freeasync a s", "sync s"):
-            assert program.send(command).rc == 0
+        lifetimes.succeed(
+            program, "newpool q 0", "threshold q 1G", "stream s", "poolalloc a q 100M s"
+        )
+        lifetimes.succeed(program, "poolalloc b q 50M s", "freeasync a s", "sync s")
         assert lifetimes.held(program) == lifetimes.charged(claim.state) == 150 * MiB
         assert program.send("destroypool q").rc == 0  # b is still allocated
         assert lifetimes.held(program) == lifetimes.charged(claim.state) == 50 * MiB
@@ -110,8 +110,9 @@ def test_pool_and_stream_allocations_are_charged_to_their_device(
 ) -> None:
     claim = claims.write(claim_dir, {GPU0: 100 * MiB, GPU1: 100 * MiB})
     with lifetimes.session(build, claim, extra={"FAKE_GPU_COUNT": "2"}) as program:
-        for command in ("dev 1", "stream s1", "dev 0", "newpool q 1", "poolalloc a q 60M -"):
-            assert program.send(command).rc == 0
+        lifetimes.succeed(
+            program, "dev 1", "stream s1", "dev 0", "newpool q 1", "poolalloc a q 60M -"
+        )
         assert program.send("async b 30M s1").rc == 0  # s1 is device 1's; device 0 is current
         assert program.send("nocontext").rc == 0
         assert program.send("poolalloc c q 10M s1").rc == 0

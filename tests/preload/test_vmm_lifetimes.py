@@ -42,13 +42,11 @@ def test_the_last_of_its_handles_and_mappings_releases_it(
 ) -> None:
     claim = claims.write(claim_dir, {GPU0: 300 * MiB})
     with lifetimes.session(build, claim) as program:
-        for command in ("create h 100M", "reserve v 100M", "map v h 100M", "release h"):
-            assert program.send(command).rc == 0
+        lifetimes.succeed(program, "create h 100M", "reserve v 100M", "map v h 100M", "release h")
         assert lifetimes.charged(claim.state) == 100 * MiB
         assert program.send("unmap v 100M").rc == 0
         assert (lifetimes.held(program), lifetimes.charged(claim.state)) == (0, 0)
-        for command in ("create h 100M", "map v h 100M", "unmap v 100M"):
-            assert program.send(command).rc == 0
+        lifetimes.succeed(program, "create h 100M", "map v h 100M", "unmap v 100M")
         assert lifetimes.charged(claim.state) == 100 * MiB  # the handle keeps it
         assert program.send("release h").rc == 0
         assert (lifetimes.held(program), lifetimes.charged(claim.state)) == (0, 0)
@@ -58,10 +56,8 @@ def test_the_last_of_its_handles_and_mappings_releases_it(
 def test_a_retained_handle_keeps_it(build: building.Build, claim_dir: pathlib.Path) -> None:
     claim = claims.write(claim_dir, {GPU0: 300 * MiB})
     with lifetimes.session(build, claim) as program:
-        for command in ("create h 100M", "reserve v 100M", "map v h 100M", "retain r v"):
-            assert program.send(command).rc == 0
-        for command in ("release h", "unmap v 100M"):
-            assert program.send(command).rc == 0
+        lifetimes.succeed(program, "create h 100M", "reserve v 100M", "map v h 100M", "retain r v")
+        lifetimes.succeed(program, "release h", "unmap v 100M")
         assert lifetimes.held(program) == lifetimes.charged(claim.state) == 100 * MiB
         assert program.send("release r").rc == 0
         assert (lifetimes.held(program), lifetimes.charged(claim.state)) == (0, 0)
@@ -73,8 +69,7 @@ def test_exported_memory_stays_charged_until_the_process_exits(
 ) -> None:
     claim = claims.write(claim_dir, {GPU0: 300 * MiB})
     with lifetimes.session(build, claim) as program:
-        for command in ("create h 100M", "export h f", "release h"):
-            assert program.send(command).rc == 0
+        lifetimes.succeed(program, "create h 100M", "export h f", "release h")
         assert lifetimes.held(program) == lifetimes.charged(claim.state) == 100 * MiB
         assert program.send("create g 250M").rc == OOM
         assert program.finish() == 0
@@ -87,8 +82,7 @@ def test_an_import_of_our_own_export_is_counted_once(
 ) -> None:
     claim = claims.write(claim_dir, {GPU0: 300 * MiB})
     with lifetimes.session(build, claim) as program:
-        for command in ("create h 100M", "export h f", "import i f", "reserve v 100M"):
-            assert program.send(command).rc == 0
+        lifetimes.succeed(program, "create h 100M", "export h f", "import i f", "reserve v 100M")
         assert program.send("map v i 100M").rc == 0
         assert lifetimes.held(program) == lifetimes.charged(claim.state) == 100 * MiB
         assert program.finish() == 0
@@ -102,12 +96,10 @@ def test_an_import_of_memory_exported_elsewhere_is_charged_as_mapped(
     exported.write_bytes(struct.pack("=Qqq", 0x46414B45564D4D, 0, 200 * MiB))
     claim = claims.write(claim_dir, {GPU0: 300 * MiB})
     with lifetimes.session(build, claim) as program:
-        for command in (f"open f {exported}", "import i f", "reserve v 200M"):
-            assert program.send(command).rc == 0
+        lifetimes.succeed(program, f"open f {exported}", "import i f", "reserve v 200M")
         assert program.send("map v i 200M").rc == 0
         assert lifetimes.held(program) == lifetimes.charged(claim.state) == 200 * MiB
         assert program.send("create h 150M").rc == OOM
-        for command in ("unmap v 200M", "release i"):
-            assert program.send(command).rc == 0
+        lifetimes.succeed(program, "unmap v 200M", "release i")
         assert (lifetimes.held(program), lifetimes.charged(claim.state)) == (0, 0)
         assert program.finish() == 0
