@@ -40,7 +40,7 @@ def control_nodes(dev: roots.Root) -> tuple[spec.DeviceNode, ...]:
     """The control nodes that exist; raises if a required one is missing."""
     nodes = []
     for path in CONTROL_NODES:
-        if _exists(dev, path):
+        if dev.exists(path):
             nodes.append(spec.DeviceNode(path=path, host_path=dev.on_host(path)))
         elif path in REQUIRED_CONTROL_NODES:
             raise errors.IncompleteDriverRootError(_missing(dev, path))
@@ -49,7 +49,7 @@ def control_nodes(dev: roots.Root) -> tuple[spec.DeviceNode, ...]:
 
 def gpu_node(dev: roots.Root, minor: int) -> spec.DeviceNode:
     path = f"/dev/nvidia{minor}"
-    if not _exists(dev, path):
+    if not dev.exists(path):
         raise errors.IncompleteDriverRootError(_missing(dev, path))
     return spec.DeviceNode(path=path, host_path=dev.on_host(path))
 
@@ -104,10 +104,6 @@ def _cap_node(major: int, minor: int) -> spec.DeviceNode:
     return spec.DeviceNode(
         path=f"/dev/nvidia-caps/nvidia-cap{minor}", type="c", major=major, minor=minor
     )
-
-
-def _exists(dev: roots.Root, path: str) -> bool:
-    return os.path.lexists(dev.seen(path))
 
 
 def _missing(dev: roots.Root, path: str) -> str:

@@ -200,7 +200,7 @@ def discover(
         links=_links(root, libraries),
         binaries=_binaries(root, wanted),
         firmware=_firmware(root, version),
-        sockets=tuple(path for path in SOCKETS if _exists(root, path)),
+        sockets=tuple(path for path in SOCKETS if root.exists(path)),
         fingerprint=stamp,
     )
     # Files read during an upgrade may be half old, half new: such a result must not be cached.
@@ -317,10 +317,6 @@ def _firmware(root: roots.Root, version: str) -> tuple[str, ...]:
         if files:
             return tuple(files)
     return ()
-
-
-def _exists(root: roots.Root, path: str) -> bool:
-    return os.path.lexists(root.seen(path))
 
 
 def _listing(root: roots.Root, folder: str) -> list[str]:

@@ -38,6 +38,10 @@ class Root:
         """`path` (absolute, inside the root) as this process reads it."""
         return self.view / path.lstrip("/")
 
+    def exists(self, path: str) -> bool:
+        """Whether `path` (absolute, inside the root) is there, a dangling link included."""
+        return os.path.lexists(self.seen(path))
+
     def on_host(self, path: str) -> str:
         """`path` (absolute, inside the root) as the host names it."""
         return str(self.host / path.lstrip("/"))
