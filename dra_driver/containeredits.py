@@ -38,30 +38,29 @@ def for_device(
     if located.type is devicetypes.DeviceType.MIG:
         assert located.profile is not None
         env |= {"PARENT_UUID": prepared.gpu_uuid, "PROFILE": located.profile.name}
+    quota = prepared.isolation.quota
     if located.type is devicetypes.DeviceType.SHARED:
         env |= {
-            "MEMORY_LIMIT": prepared.isolation.get("memoryLimit", ""),
-            "CORES": prepared.isolation.get("cores", ""),
+            "MEMORY_LIMIT": "" if quota is None else str(quota.memory_bytes),
+            "CORES": "" if quota is None else str(quota.cores),
         }
         if prepared.share_id:
             env["SHARE_ID"] = prepared.share_id
-    if "timeslice" in prepared.isolation:
-        env["TIMESLICE"] = prepared.isolation["timeslice"]
+    if prepared.isolation.time_slice is not None:
+        env["TIMESLICE"] = prepared.isolation.time_slice.name
     lines = [f"{prefix}_{key}={value}" for key, value in env.items()]
     mounts: tuple[spec.Mount, ...] = ()
-    daemon = prepared.isolation.get("mpsDaemon")
-    if daemon:
+    attached = prepared.isolation.mps
+    if attached is not None:
         # The MPS client finds its daemon through the pipe directory, shared with the daemon.
-        pipe = prepared.isolation["mpsPipe"]
-        inside = f"{mps.CONTAINER_PIPE}/{daemon}"
+        inside = f"{mps.CONTAINER_PIPE}/{attached.daemon}"
         lines.append(f"CUDA_MPS_PIPE_DIRECTORY={inside}")
-        cores = prepared.isolation.get("cores", "0")
-        if located.type is devicetypes.DeviceType.SHARED and cores != "0":
-            lines.append(f"CUDA_MPS_ACTIVE_THREAD_PERCENTAGE={cores}")
-        mounts = (spec.Mount(pipe, inside, options=("rw", "nosuid", "nodev", "bind")),)
-        if "mpsShm" in prepared.isolation:  # the daemon's /dev/shm, shared with its clients
+        if located.type is devicetypes.DeviceType.SHARED and quota is not None and quota.cores:
+            lines.append(f"CUDA_MPS_ACTIVE_THREAD_PERCENTAGE={quota.cores}")
+        mounts = (spec.Mount(attached.pipe_dir, inside, options=("rw", "nosuid", "nodev", "bind")),)
+        if attached.shm_dir is not None:  # the daemon's /dev/shm, shared with its clients
             shm_options = ("rw", "nosuid", "nodev", "noexec", "bind")
-            mounts += (spec.Mount(prepared.isolation["mpsShm"], "/dev/shm", options=shm_options),)
+            mounts += (spec.Mount(attached.shm_dir, "/dev/shm", options=shm_options),)
     return spec.ContainerEdits(env=tuple(lines), mounts=mounts)
 
 

@@ -29,7 +29,7 @@ class ContainerClaims:
 
 
 def daemons(devices: Sequence[model.PreparedDevice]) -> set[str]:
-    return {d.isolation["mpsDaemon"] for d in devices if d.isolation.get("mpsDaemon")}
+    return {d.isolation.mps.daemon for d in devices if d.isolation.mps is not None}
 
 
 def conflicts(

@@ -58,11 +58,6 @@ from dra_driver.slices import settings
 
 log = structlog.get_logger(__name__)
 
-_MIG = "mig"
-"""Isolation key of MIG devices: ``dynamic`` (we create the instance, and destroy it when no claim
-holds the device any more: admin access shares it with a user's claim) or ``static`` (an admin's
-instance, never touched)."""
-
 #: What the side effects of prepare and unprepare can raise: the claim fails, the process lives.
 _SIDE_EFFECT_ERRORS = (
     backend_errors.BackendError,
@@ -262,7 +257,7 @@ class Preparer:
             (claim, quotas.claim_dir(self.config.claims_root, claim.uid) / quotas.STATE)
             for claim in self._last.claims.values()
             if claim.state is model.PrepareState.COMPLETED
-            and any("memoryLimit" in device.isolation for device in claim.devices)
+            and any(device.isolation.quota is not None for device in claim.devices)
         ]
 
     # -- one claim -----------------------------------------------------------------------
@@ -337,9 +332,10 @@ class Preparer:
             located = planning.locate(allocated.device, node, self.config.publish)
             config = planning.config_for(entries, allocated, located)
             planning.check_free(allocated, claim.ref, state)
-            isolation = {}
+            isolation = model.NO_ISOLATION
             if located.type is devicetypes.DeviceType.MIG:
-                isolation[_MIG] = "static" if located.admin_mig else "dynamic"
+                origin = model.MigOrigin.STATIC if located.admin_mig else model.MigOrigin.DYNAMIC
+                isolation = model.Isolation(mig=origin)
             device = model.PreparedDevice(
                 request_names=(allocated.base_request,),
                 pool=allocated.pool,
@@ -362,27 +358,27 @@ class Preparer:
         uid: str,
     ) -> tuple[model.PreparedDevice, hardware.MigInstance | None]:
         """The device isolated as its type and config ask, and its MIG instance if it is one."""
-        isolation = dict(device.isolation)
+        isolation = device.isolation
         instance = None
         mps_config = config.sharing if config is not None else None
         if located.type is devicetypes.DeviceType.GPU and not device.admin_access:
             migs.whole_gpu(self.backend, located.gpu)
             if isinstance(mps_config, sharing.TimeSlicingConfig):
-                isolation["timeslice"] = timeslicing.apply(
-                    self.backend, located.gpu.uuid, mps_config
-                )
+                interval = timeslicing.apply(self.backend, located.gpu.uuid, mps_config)
+                isolation = dataclasses.replace(isolation, time_slice=interval)
         if located.type is devicetypes.DeviceType.MIG:
             instance = migs.ensure(self.backend, located, self.ledger)
             ours = None if located.admin_mig is not None else instance.gpu_instance_id
             device = dataclasses.replace(device, mig_uuid=instance.uuid, mig_gpu_instance_id=ours)
         if located.type is devicetypes.DeviceType.SHARED:
             memory, cores = planning.share_limits(device, located, self.config.publish)
-            isolation |= {"memoryLimit": str(memory), "cores": str(cores)}
+            isolation = dataclasses.replace(isolation, quota=model.Quota(memory, cores))
             if self.config.publish.shared.strategy_for(located.gpu) is settings.SharingStrategy.MPS:
                 # One daemon per GPU serves all its shares; each client's compute is capped by
                 # CUDA_MPS_ACTIVE_THREAD_PERCENTAGE in its container, its memory by the quota.
                 spec = mps.DaemonSpec(id=f"gpu-{located.gpu.index}", devices=(located.gpu.uuid,))
-                isolation |= self._start_mps(spec, located.gpu.uuid, exclusive=True)
+                attached = self._start_mps(spec, located.gpu.uuid, exclusive=True)
+                isolation = dataclasses.replace(isolation, mps=attached)
         if isinstance(mps_config, sharing.MpsConfig) and not device.admin_access:
             target = device.mig_uuid or located.gpu.uuid
             spec = mps.DaemonSpec(
@@ -392,10 +388,13 @@ class Preparer:
                 pinned_memory=planning.pinned(mps_config, target),
             )
             whole = located.type is devicetypes.DeviceType.GPU
-            isolation |= self._start_mps(spec, located.gpu.uuid, exclusive=whole)
+            attached = self._start_mps(spec, located.gpu.uuid, exclusive=whole)
+            isolation = dataclasses.replace(isolation, mps=attached)
         return dataclasses.replace(device, isolation=isolation), instance
 
-    def _start_mps(self, spec: mps.DaemonSpec, gpu_uuid: str, *, exclusive: bool) -> dict[str, str]:
+    def _start_mps(
+        self, spec: mps.DaemonSpec, gpu_uuid: str, *, exclusive: bool
+    ) -> model.MpsAttachment:
         if exclusive:  # MPS needs the GPU in exclusive-process mode for everyone on it
             self.backend.set_compute_mode(gpu_uuid, hardware.ComputeMode.EXCLUSIVE_PROCESS)
         try:
@@ -404,14 +403,12 @@ class Preparer:
             if exclusive and not _held_by_others(self._last, "", _served_by(spec.id)):
                 self.backend.set_compute_mode(gpu_uuid, hardware.ComputeMode.DEFAULT)
             raise claims.ClaimError(str(exc)) from exc
-        state = {
-            "mpsDaemon": spec.id,
-            "mpsPipe": str(pipe),
-            "mpsShm": str(self.mps.shm_dir(spec.id)),
-        }
-        if exclusive:
-            state["mpsExclusive"] = "true"
-        return state
+        return model.MpsAttachment(
+            daemon=spec.id,
+            pipe_dir=str(pipe),
+            shm_dir=str(self.mps.shm_dir(spec.id)),
+            exclusive=exclusive,
+        )
 
     def _write_cdi(
         self,
@@ -423,9 +420,9 @@ class Preparer:
     ) -> list[model.PreparedDevice]:
         limits: dict[str, int] = {}
         for device in devices:
-            if "memoryLimit" in device.isolation:
+            if (quota := device.isolation.quota) is not None:
                 uuid = device.gpu_uuid
-                limits[uuid] = limits.get(uuid, 0) + int(device.isolation["memoryLimit"])
+                limits[uuid] = limits.get(uuid, 0) + quota.memory_bytes
         quota_dir = None
         if limits:
             products = {
@@ -482,18 +479,18 @@ class Preparer:
     def _undo(self, prepared: model.PreparedClaim, state: model.Checkpoint) -> None:
         """Release what `prepared` holds; safe to repeat and on half-prepared claims."""
         for device in prepared.devices:
-            mig = device.isolation.get(_MIG)
-            if mig == "dynamic" and _held_by_others(state, prepared.uid, _same_device(device)):
+            dynamic = device.isolation.mig is model.MigOrigin.DYNAMIC
+            if dynamic and _held_by_others(state, prepared.uid, _same_device(device)):
                 log.info("mig.kept", device=device.device, reason="another claim holds it")
-                mig = None
-            if mig == "dynamic" and device.mig_gpu_instance_id is not None:
+                dynamic = False
+            if dynamic and device.mig_gpu_instance_id is not None:
                 migs.destroy(
                     self.backend,
                     device.gpu_uuid,
                     gpu_instance_id=device.mig_gpu_instance_id,
                     ledger=self.ledger,
                 )
-            elif mig == "dynamic":  # interrupted between creating the instance and recording it
+            elif dynamic:  # interrupted between creating the instance and recording it
                 slot = self._mig_slot(device)
                 if slot is not None:
                     migs.destroy_at(
@@ -503,12 +500,12 @@ class Preparer:
                         placement=slot[1],
                         ledger=self.ledger,
                     )
-            if "timeslice" in device.isolation:
+            if device.isolation.time_slice is not None:
                 timeslicing.reset(self.backend, device.gpu_uuid)
-            daemon = device.isolation.get("mpsDaemon")
-            if daemon and not _held_by_others(state, prepared.uid, _served_by(daemon)):
-                self.mps.stop(daemon)
-                if device.isolation.get("mpsExclusive"):
+            attached = device.isolation.mps
+            if attached and not _held_by_others(state, prepared.uid, _served_by(attached.daemon)):
+                self.mps.stop(attached.daemon)
+                if attached.exclusive:
                     self.backend.set_compute_mode(device.gpu_uuid, hardware.ComputeMode.DEFAULT)
         writing.remove_claim_spec(self.config.cdi_dir, prepared.uid)
         quotas.remove(self.config.claims_root, prepared.uid)
@@ -551,9 +548,9 @@ class Preparer:
 
 
 def _device_type(device: model.PreparedDevice) -> devicetypes.DeviceType:
-    if _MIG in device.isolation:
+    if device.isolation.mig is not None:
         return devicetypes.DeviceType.MIG
-    if "memoryLimit" in device.isolation:
+    if device.isolation.quota is not None:
         return devicetypes.DeviceType.SHARED
     return devicetypes.DeviceType.GPU
 
@@ -576,7 +573,7 @@ def _same_device(device: model.PreparedDevice) -> Callable[[model.PreparedDevice
 
 
 def _served_by(daemon: str) -> Callable[[model.PreparedDevice], bool]:
-    return lambda held: held.isolation.get("mpsDaemon") == daemon
+    return lambda held: held.isolation.mps is not None and held.isolation.mps.daemon == daemon
 
 
 def _owned_migs(state: model.Checkpoint) -> set[str]:
@@ -584,7 +581,7 @@ def _owned_migs(state: model.Checkpoint) -> set[str]:
         device.mig_uuid
         for claim in state.claims.values()
         for device in claim.devices
-        if device.mig_uuid and device.isolation.get(_MIG) == "dynamic"
+        if device.mig_uuid and device.isolation.mig is model.MigOrigin.DYNAMIC
     }
 
 

@@ -12,7 +12,7 @@ import enum
 from collections.abc import ItemsView, Iterable, Iterator, KeysView, Mapping, ValuesView
 from typing import TypeVar
 
-from dra_driver import claims
+from dra_driver import claims, hardware
 
 ClaimUID = claims.ClaimUID  # one identifier type for the whole driver
 
@@ -61,6 +61,67 @@ class FrozenMap(Mapping[_K, _V]):
 _NO_STRINGS: FrozenMap[str, str] = FrozenMap()
 
 
+class MigOrigin(enum.Enum):
+    """Who made a device's MIG instance, which decides whether unprepare destroys it."""
+
+    STATIC = "static"
+    """An admin's (or admin access to one): left as it is."""
+    DYNAMIC = "dynamic"
+    """Created at prepare: destroyed when no claim holds the device any more (admin access
+    shares it with a user's claim)."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Quota:
+    """A share's limits, enforced in its containers by the quota library (and MPS)."""
+
+    memory_bytes: int
+    """GPU memory the share's processes may allocate, all together."""
+    cores: int
+    """Percent of the GPU's multiprocessors (0: no limit)."""
+
+    def __post_init__(self) -> None:
+        if self.memory_bytes < 0 or self.cores < 0:
+            raise ValueError(f"a quota is not negative: {self}")
+
+
+@dataclasses.dataclass(frozen=True)
+class MpsAttachment:
+    """The MPS control daemon that serves a device's containers."""
+
+    daemon: str
+    """The daemon's ID (``gpu-2`` for a GPU's shares, ``claim-<uid>-<device>`` for an MpsConfig)."""
+    pipe_dir: str
+    """The daemon's pipe directory on the host, mounted into the containers."""
+    shm_dir: str | None
+    """The daemon's ``/dev/shm`` on the host, mounted as the containers' (None: recorded before
+    daemons had their own)."""
+    exclusive: bool
+    """Prepare set the GPU to exclusive-process mode; the last user's unprepare resets it."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Isolation:
+    """What the isolation managers did for one device, each part None where nothing was done."""
+
+    mig: MigOrigin | None = None
+    """Set for MIG devices."""
+    time_slice: hardware.TimesliceInterval | None = None
+    """The interval applied to the whole GPU; unprepare resets it to the default."""
+    quota: Quota | None = None
+    """Set for shares."""
+    mps: MpsAttachment | None = None
+    unknown: Mapping[str, str] = _NO_STRINGS
+    """Entries this build does not know (written by another build), kept as they are so that
+    rewriting the checkpoint loses nothing; nothing acts on them."""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "unknown", FrozenMap(self.unknown))
+
+
+NO_ISOLATION = Isolation()
+
+
 class PrepareState(enum.Enum):
     """How far the preparation of a claim got."""
 
@@ -92,13 +153,12 @@ class PreparedDevice:
     admin_access: bool = False
     consumed_capacity: Mapping[str, str] = _NO_STRINGS
     """Capacity name → quantity string, for shares of multi-allocatable devices."""
-    isolation: Mapping[str, str] = _NO_STRINGS
-    """Opaque per-manager state (MPS daemon id, time-slice applied, quota file, ...)."""
+    isolation: Isolation = NO_ISOLATION
+    """What was done to isolate it (MIG instance, time slice, quota, MPS daemon)."""
 
     def __post_init__(self) -> None:
         # Copy caller-owned mappings so that nobody can change a device after the fact.
         object.__setattr__(self, "consumed_capacity", FrozenMap(self.consumed_capacity))
-        object.__setattr__(self, "isolation", FrozenMap(self.isolation))
 
 
 @dataclasses.dataclass(frozen=True)

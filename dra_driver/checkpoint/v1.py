@@ -11,15 +11,28 @@
 
 `encode` writes every field. `decode` is strict about the types of the fields it knows and lenient
 about the rest: unknown keys are ignored (a newer build may add some) and the optional fields may
-be missing. Once released, this schema never changes: a change is a new version beside this one
+be missing.
+
+``isolation`` is a map of strings; each part of `model.Isolation` has its keys:
+
+    "mig": "static" | "dynamic"                  MigOrigin
+    "timeslice": "DEFAULT" | "SHORT" | ...       hardware.TimesliceInterval, by name
+    "memoryLimit": "<bytes>", "cores": "<percent>"   Quota (both or neither)
+    "mpsDaemon": "<id>", "mpsPipe": "<dir>",     MpsAttachment (daemon and pipe, or neither)
+    "mpsShm": "<dir>" (optional), "mpsExclusive": "true" (absent: false)
+
+A known key with a bad value, or half a part, is a `errors.SchemaError`; any other key is kept
+verbatim in `model.Isolation.unknown` and written back. Once released, this schema never changes: a change is a new version beside this one
 (see `scheme`), and the fixture test keeps old files loading.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from typing import Any, TypedDict
 
+from dra_driver import hardware
 from dra_driver.checkpoint import errors, model
 
 VERSION = "v1"
@@ -128,7 +141,7 @@ def _encode_device(device: model.PreparedDevice) -> DeviceV1:
         "migGpuInstanceId": device.mig_gpu_instance_id,
         "adminAccess": device.admin_access,
         "consumedCapacity": dict(sorted(device.consumed_capacity.items())),
-        "isolation": dict(sorted(device.isolation.items())),
+        "isolation": _encode_isolation(device.isolation),
     }
 
 
@@ -164,8 +177,123 @@ def _decode_device(raw: Any, where: str) -> model.PreparedDevice:
         mig_gpu_instance_id=_optional_int(obj, "migGpuInstanceId", where),
         admin_access=_bool(obj, "adminAccess", where),
         consumed_capacity=_str_map(obj, "consumedCapacity", where),
-        isolation=_str_map(obj, "isolation", where),
+        isolation=_decode_isolation(_str_map(obj, "isolation", where), f"{where}.isolation"),
     )
+
+
+# Isolation: typed parts to and from the string map (keys as the first release wrote them).
+
+_MIG = "mig"
+_TIME_SLICE = "timeslice"
+_MEMORY_LIMIT = "memoryLimit"
+_CORES = "cores"
+_MPS_DAEMON = "mpsDaemon"
+_MPS_PIPE = "mpsPipe"
+_MPS_SHM = "mpsShm"
+_MPS_EXCLUSIVE = "mpsExclusive"
+_TRUE = "true"
+_ISOLATION_KEYS = frozenset(
+    (_MIG, _TIME_SLICE, _MEMORY_LIMIT, _CORES, _MPS_DAEMON, _MPS_PIPE, _MPS_SHM, _MPS_EXCLUSIVE)
+)
+_DECIMAL = re.compile(r"[0-9]+")
+
+
+def _encode_isolation(isolation: model.Isolation) -> dict[str, str]:
+    if isolation is model.NO_ISOLATION:
+        return {}
+    entries = dict(isolation.unknown)
+    if clash := sorted(entries.keys() & _ISOLATION_KEYS):
+        raise ValueError(f"isolation.unknown holds keys of typed parts: {clash}")
+    if isolation.mig is not None:
+        entries[_MIG] = isolation.mig.value
+    if isolation.time_slice is not None:
+        entries[_TIME_SLICE] = isolation.time_slice.name
+    if (quota := isolation.quota) is not None:
+        entries[_MEMORY_LIMIT] = str(quota.memory_bytes)
+        entries[_CORES] = str(quota.cores)
+    if (mps := isolation.mps) is not None:
+        entries[_MPS_DAEMON] = mps.daemon
+        entries[_MPS_PIPE] = mps.pipe_dir
+        if mps.shm_dir is not None:
+            entries[_MPS_SHM] = mps.shm_dir
+        if mps.exclusive:
+            entries[_MPS_EXCLUSIVE] = _TRUE
+    return dict(sorted(entries.items()))
+
+
+def _decode_isolation(entries: dict[str, str], where: str) -> model.Isolation:
+    if not entries:
+        return model.NO_ISOLATION
+    return model.Isolation(
+        mig=_mig_origin(entries, where),
+        time_slice=_time_slice(entries, where),
+        quota=_quota(entries, where),
+        mps=_mps(entries, where),
+        unknown={key: value for key, value in entries.items() if key not in _ISOLATION_KEYS},
+    )
+
+
+def _mig_origin(entries: dict[str, str], where: str) -> model.MigOrigin | None:
+    value = entries.get(_MIG)
+    if value is None:
+        return None
+    try:
+        return model.MigOrigin(value)
+    except ValueError:
+        raise errors.SchemaError(f"{where}.{_MIG}: unknown MIG origin {value!r}") from None
+
+
+def _time_slice(entries: dict[str, str], where: str) -> hardware.TimesliceInterval | None:
+    value = entries.get(_TIME_SLICE)
+    if value is None:
+        return None
+    try:
+        return hardware.TimesliceInterval[value]
+    except KeyError:
+        raise errors.SchemaError(f"{where}.{_TIME_SLICE}: unknown interval {value!r}") from None
+
+
+def _quota(entries: dict[str, str], where: str) -> model.Quota | None:
+    if _MEMORY_LIMIT not in entries and _CORES not in entries:
+        return None
+    _require(entries, _MEMORY_LIMIT, _CORES, where)
+    _require(entries, _CORES, _MEMORY_LIMIT, where)
+    return model.Quota(
+        memory_bytes=_decimal(entries, _MEMORY_LIMIT, where), cores=_decimal(entries, _CORES, where)
+    )
+
+
+def _mps(entries: dict[str, str], where: str) -> model.MpsAttachment | None:
+    if _MPS_DAEMON not in entries:
+        for key in (_MPS_PIPE, _MPS_SHM, _MPS_EXCLUSIVE):
+            _require(entries, key, _MPS_DAEMON, where)
+        return None
+    _require(entries, _MPS_DAEMON, _MPS_PIPE, where)
+    exclusive = entries.get(_MPS_EXCLUSIVE)
+    if exclusive not in (None, _TRUE):
+        raise errors.SchemaError(f"{where}.{_MPS_EXCLUSIVE}: expected 'true', got {exclusive!r}")
+    return model.MpsAttachment(
+        daemon=entries[_MPS_DAEMON],
+        pipe_dir=entries[_MPS_PIPE],
+        shm_dir=entries.get(_MPS_SHM),
+        exclusive=exclusive == _TRUE,
+    )
+
+
+def _require(entries: dict[str, str], key: str, needed: str, where: str) -> None:
+    """`key` comes only with `needed` (the two halves of one part)."""
+    if key in entries and needed not in entries:
+        raise errors.SchemaError(f"{where}: {key} without {needed}")
+
+
+def _decimal(entries: dict[str, str], key: str, where: str) -> int:
+    value = entries[key]
+    try:
+        if _DECIMAL.fullmatch(value):
+            return int(value)
+    except ValueError:  # more digits than Python converts
+        pass
+    raise errors.SchemaError(f"{where}.{key}: expected a decimal integer, got {value!r}")
 
 
 # Field readers: each checks one JSON type and names the field in its error.

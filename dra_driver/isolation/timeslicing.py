@@ -16,12 +16,14 @@ from dra_driver.backends import GpuBackend
 log = structlog.get_logger(__name__)
 
 
-def apply(backend: GpuBackend, gpu_uuid: str, config: sharing.TimeSlicingConfig) -> str:
-    """Set the interval; return it by name (recorded in the checkpoint)."""
+def apply(
+    backend: GpuBackend, gpu_uuid: str, config: sharing.TimeSlicingConfig
+) -> hardware.TimesliceInterval:
+    """Set the interval; return it (recorded in the checkpoint)."""
     interval = hardware.TimesliceInterval[config.interval.name]
     backend.set_timeslice(gpu_uuid, interval)
     log.info("timeslice.applied", gpu=gpu_uuid, interval=interval.name)
-    return interval.name
+    return interval
 
 
 def reset(backend: GpuBackend, gpu_uuid: str) -> None:

@@ -18,7 +18,12 @@ NAMES = {A: "ns/a", B: "ns/b", C: "ns/c"}
 
 
 def _device(request: str, daemon: str | None) -> model.PreparedDevice:
-    isolation = {"mpsDaemon": daemon} if daemon else {}
+    isolation = model.NO_ISOLATION
+    if daemon:
+        attached = model.MpsAttachment(
+            daemon=daemon, pipe_dir="/pipe", shm_dir=None, exclusive=False
+        )
+        isolation = model.Isolation(mps=attached)
     return model.PreparedDevice(
         request_names=(request,),
         pool="node",

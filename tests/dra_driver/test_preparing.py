@@ -350,7 +350,7 @@ def test_reconcile_rolls_back_an_interrupted_prepare_and_removes_orphans(
                 share_id=None,
                 cdi_ids=(),
                 gpu_uuid=a100,
-                isolation={"mig": "dynamic"},
+                isolation=model.Isolation(mig=model.MigOrigin.DYNAMIC),
             ),
         ),
     )

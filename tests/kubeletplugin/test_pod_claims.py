@@ -60,7 +60,9 @@ def _device(daemon: str) -> model.PreparedDevice:
         share_id="s",
         cdi_ids=(),
         gpu_uuid="GPU-x",
-        isolation={"mpsDaemon": daemon},
+        isolation=model.Isolation(
+            mps=model.MpsAttachment(daemon=daemon, pipe_dir="/pipe", shm_dir=None, exclusive=True)
+        ),
     )
 
 

@@ -21,6 +21,7 @@ GPU = "GPU-8e1b7c3a-2d4f-4b6a-9c8e-1f2a3b4c5d6e"
 
 
 def _claim(uid: str, *, shared: bool = True) -> model.PreparedClaim:
+    quota = model.Quota(memory_bytes=4 << 30, cores=0) if shared else None
     device = model.PreparedDevice(
         request_names=("share",),
         pool="node",
@@ -28,7 +29,7 @@ def _claim(uid: str, *, shared: bool = True) -> model.PreparedClaim:
         share_id="s" if shared else None,
         cdi_ids=(),
         gpu_uuid=GPU,
-        isolation={"memoryLimit": str(4 << 30)} if shared else {},
+        isolation=model.Isolation(quota=quota),
     )
     return model.PreparedClaim(
         uid=model.ClaimUID(uid),

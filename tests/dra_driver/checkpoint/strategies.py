@@ -4,10 +4,35 @@ from __future__ import annotations
 
 from hypothesis import strategies as st
 
+from dra_driver import hardware
 from dra_driver.checkpoint import model
 
 texts = st.text(max_size=12)
 string_maps = st.dictionaries(texts, texts, max_size=3)
+
+# Keys another build may have written: any text but the keys of the typed parts.
+TYPED_KEYS = frozenset(
+    ("mig", "timeslice", "memoryLimit", "cores", "mpsDaemon", "mpsPipe", "mpsShm", "mpsExclusive")
+)
+unknown_entries = st.dictionaries(
+    texts.filter(lambda key: key not in TYPED_KEYS), texts, max_size=2
+)
+quotas = st.builds(model.Quota, memory_bytes=st.integers(0, 2**70), cores=st.integers(0, 100))
+mps_attachments = st.builds(
+    model.MpsAttachment,
+    daemon=texts,
+    pipe_dir=texts,
+    shm_dir=st.none() | texts,
+    exclusive=st.booleans(),
+)
+isolations = st.builds(
+    model.Isolation,
+    mig=st.none() | st.sampled_from(model.MigOrigin),
+    time_slice=st.none() | st.sampled_from(hardware.TimesliceInterval),
+    quota=st.none() | quotas,
+    mps=st.none() | mps_attachments,
+    unknown=unknown_entries,
+)
 
 devices = st.builds(
     model.PreparedDevice,
@@ -21,7 +46,7 @@ devices = st.builds(
     mig_gpu_instance_id=st.none() | st.integers(-(2**63), 2**63),
     admin_access=st.booleans(),
     consumed_capacity=string_maps,
-    isolation=string_maps,
+    isolation=isolations,
 )
 
 

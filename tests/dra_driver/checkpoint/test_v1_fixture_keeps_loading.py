@@ -154,7 +154,7 @@ EXPECTED = model.Checkpoint(
                     share_id=None,
                     cdi_ids=(f"k8s.gpu.dra.dev/claim={TRAINING}-gpu-0",),
                     gpu_uuid=GPU_0,
-                    isolation={"timeSlice": "Long"},
+                    isolation=model.Isolation(unknown={"timeSlice": "Long"}),
                 ),
                 model.PreparedDevice(
                     request_names=("mig",),
@@ -182,10 +182,12 @@ EXPECTED = model.Checkpoint(
                     cdi_ids=(f"k8s.gpu.dra.dev/claim={INFERENCE}-gpu-2-shared-a1b2c3d4",),
                     gpu_uuid="GPU-2c3d4e5f-6a7b-4c8d-9e0f-1a2b3c4d5e6f",
                     consumed_capacity={"memory": "4Gi", "cores": "25"},
-                    isolation={
-                        "mpsPipeDir": f"{PLUGIN_DIR}/mps/gpu-2/pipe",
-                        "quotaFile": f"{PLUGIN_DIR}/quota/9d8c7b6a.json",
-                    },
+                    isolation=model.Isolation(
+                        unknown={
+                            "mpsPipeDir": f"{PLUGIN_DIR}/mps/gpu-2/pipe",
+                            "quotaFile": f"{PLUGIN_DIR}/quota/9d8c7b6a.json",
+                        }
+                    ),
                 ),
             ),
         ),
