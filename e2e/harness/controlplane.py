@@ -28,6 +28,9 @@ CONTROLLERS = (
     "device-taint-eviction-controller",
     "garbage-collector-controller",
     "namespace-controller",
+    # Deployments become pods (the kubelet plugin's MPS daemon pods, mpsdeployments).
+    "deployment-controller",
+    "replicaset-controller",
 )
 
 
