@@ -2,7 +2,7 @@
 
 Covers: `with_claim` (add, replace), `without_claim` (remove, absent UID), caller-owned mappings
 copied and frozen, values hashable and equal to ones built from plain dicts, a claim filed under
-the wrong UID refused.
+the wrong UID refused; isolation records frozen and hashable, a negative quota refused.
 """
 
 from __future__ import annotations
@@ -85,3 +85,29 @@ def test_values_are_hashable_and_compare_by_content() -> None:
 def test_a_claim_filed_under_another_uid_is_refused() -> None:
     with pytest.raises(ValueError, match="filed under the UID"):
         model.Checkpoint(boot_id="boot", claims={UID_B: _claim(UID_A, model.PrepareState.STARTED)})
+
+
+def test_isolation_is_immutable_and_hashable() -> None:
+    unknown = {"quotaFile": "/q.json"}
+    isolation = model.Isolation(
+        mig=model.MigOrigin.DYNAMIC,
+        quota=model.Quota(memory_bytes=1 << 30, cores=25),
+        unknown=unknown,
+    )
+    unknown["quotaFile"] = "/other.json"
+    assert isolation.unknown == {"quotaFile": "/q.json"}
+    with pytest.raises(TypeError):
+        cast(dict[str, Any], isolation.unknown)["quotaFile"] = "/other.json"
+    same = model.Isolation(
+        mig=model.MigOrigin.DYNAMIC,
+        quota=model.Quota(memory_bytes=1 << 30, cores=25),
+        unknown={"quotaFile": "/q.json"},
+    )
+    assert len({isolation, same}) == 1
+    assert model.Isolation() == model.NO_ISOLATION
+
+
+@pytest.mark.parametrize(("memory", "cores"), [(-1, 0), (0, -1)])
+def test_a_negative_quota_is_refused(memory: int, cores: int) -> None:
+    with pytest.raises(ValueError, match="not negative"):
+        model.Quota(memory_bytes=memory, cores=cores)
