@@ -116,7 +116,8 @@ class Isolation:
     rewriting the checkpoint loses nothing; nothing acts on them."""
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "unknown", FrozenMap(self.unknown))
+        if not isinstance(self.unknown, FrozenMap):  # a FrozenMap is immutable: share it
+            object.__setattr__(self, "unknown", FrozenMap(self.unknown))
 
 
 NO_ISOLATION = Isolation()

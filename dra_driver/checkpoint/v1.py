@@ -68,7 +68,7 @@ def encode(checkpoint: model.Checkpoint) -> DataV1:
     """The ``v1`` data of `checkpoint`, claims ordered by UID."""
     return {
         "bootId": checkpoint.boot_id,
-        "claims": {uid: _encode_claim(checkpoint.claims[uid]) for uid in sorted(checkpoint.claims)},
+        "claims": {uid: encode_claim(checkpoint.claims[uid]) for uid in sorted(checkpoint.claims)},
     }
 
 
@@ -79,7 +79,7 @@ def decode(data: Any) -> model.Checkpoint:
     return model.Checkpoint(
         boot_id=_str(obj, "bootId", "data"),
         claims={
-            model.ClaimUID(uid): _decode_claim(model.ClaimUID(uid), raw, f"data.claims[{uid!r}]")
+            model.ClaimUID(uid): decode_claim(model.ClaimUID(uid), raw, f"data.claims[{uid!r}]")
             for uid, raw in claims.items()
         },
     )
@@ -105,7 +105,7 @@ class Fragments:
         for uid, claim in checkpoint.claims.items():
             entry = cached.get(uid)
             if entry is None or (entry[0] is not claim and entry[0] != claim):
-                value, key = _encode_claim(claim), _compact(uid) + b":"
+                value, key = encode_claim(claim), _compact(uid) + b":"
                 entry = (claim, key + _compact(value), key + _compact(value, sort_keys=True))
             fresh[uid] = entry
         self._claims = fresh
@@ -120,7 +120,7 @@ def _compact(value: Any, *, sort_keys: bool = False) -> bytes:
     return json.dumps(value, separators=(",", ":"), ensure_ascii=True, sort_keys=sort_keys).encode()
 
 
-def _encode_claim(claim: model.PreparedClaim) -> ClaimV1:
+def encode_claim(claim: model.PreparedClaim) -> ClaimV1:
     return {
         "namespace": claim.namespace,
         "name": claim.name,
@@ -145,7 +145,7 @@ def _encode_device(device: model.PreparedDevice) -> DeviceV1:
     }
 
 
-def _decode_claim(uid: model.ClaimUID, raw: Any, where: str) -> model.PreparedClaim:
+def decode_claim(uid: model.ClaimUID, raw: Any, where: str) -> model.PreparedClaim:
     obj = _object(raw, where)
     state = _str(obj, "state", where)
     try:
@@ -196,6 +196,7 @@ _ISOLATION_KEYS = frozenset(
     (_MIG, _TIME_SLICE, _MEMORY_LIMIT, _CORES, _MPS_DAEMON, _MPS_PIPE, _MPS_SHM, _MPS_EXCLUSIVE)
 )
 _DECIMAL = re.compile(r"[0-9]+")
+_NOTHING_UNKNOWN: model.FrozenMap[str, str] = model.FrozenMap()
 
 
 def _encode_isolation(isolation: model.Isolation) -> dict[str, str]:
@@ -229,8 +230,14 @@ def _decode_isolation(entries: dict[str, str], where: str) -> model.Isolation:
         time_slice=_time_slice(entries, where),
         quota=_quota(entries, where),
         mps=_mps(entries, where),
-        unknown={key: value for key, value in entries.items() if key not in _ISOLATION_KEYS},
+        unknown=_unknown(entries),
     )
+
+
+def _unknown(entries: dict[str, str]) -> model.FrozenMap[str, str]:
+    if entries.keys() <= _ISOLATION_KEYS:
+        return _NOTHING_UNKNOWN
+    return model.FrozenMap((k, v) for k, v in entries.items() if k not in _ISOLATION_KEYS)
 
 
 def _mig_origin(entries: dict[str, str], where: str) -> model.MigOrigin | None:
