@@ -250,6 +250,15 @@ class Preparer:
                 counts[_device_type(device).value] += 1
         return counts
 
+    def completed_claims(self) -> list[model.PreparedClaim]:
+        """The completed claims as of this process's last read or write of the checkpoint (for
+        metrics: no lock is taken)."""
+        return [
+            claim
+            for claim in self._last.claims.values()
+            if claim.state is model.PrepareState.COMPLETED
+        ]
+
     def shared_claims(self) -> list[tuple[model.PreparedClaim, pathlib.Path]]:
         """Completed claims with shares and their accounting state files, as of this process's
         last read or write of the checkpoint (for metrics: no lock is taken)."""

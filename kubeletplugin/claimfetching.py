@@ -17,6 +17,7 @@ call), so a hung server cannot hold a NodePrepareResources call past the kubelet
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from controller import errors, rest
@@ -31,10 +32,18 @@ class UnreachableError(claims.ClaimError):
 
 
 class ClaimFetcher:
-    def __init__(self, client: rest.Rest, *, api_version: str = "v1") -> None:
+    def __init__(
+        self,
+        client: rest.Rest,
+        *,
+        api_version: str = "v1",
+        on_read: Callable[[Mapping[str, Any]], None] | None = None,
+    ) -> None:
         self._client = client
         self.api_version = api_version
         """The allocation results read here have the same shape in v1, v1beta2 and v1beta1."""
+        self._on_read = on_read
+        """Shown every claim read (`reservations.Reservations.record`: pod names for metrics)."""
 
     def fetch(self, ref: claims.ClaimRef, *, timeout: float | None = None) -> dict[str, Any]:
         """The claim's JSON; `claims.ClaimError` (`UnreachableError` if worth retrying soon)."""
@@ -65,4 +74,7 @@ class ClaimFetcher:
             f"/apis/resource.k8s.io/{self.api_version}/namespaces/{ref.namespace}"
             f"/resourceclaims/{ref.name}"
         )
-        return self._client.request("GET", path, timeout=seconds)
+        claim = self._client.request("GET", path, timeout=seconds)
+        if self._on_read is not None:
+            self._on_read(claim)
+        return claim

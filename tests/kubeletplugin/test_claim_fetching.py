@@ -6,7 +6,8 @@ is the claim's "does not exist (any more)" error; a 500 and a 503 are retriable
 (`claimfetching.UnreachableError`, "the API server is unreachable"); a 403 is a claim error with
 the HTTP status; a server that hangs past the timeout and a refused connection are retriable too,
 within the timeout (urllib3's own retries are off, so a hung server costs one timeout, not four);
-``exists`` tells gone (404, another UID) from "cannot tell now" (None). Every error is a
+``exists`` tells gone (404, another UID) from "cannot tell now" (None); every claim read (by
+``fetch`` or ``exists``) is shown to ``on_read`` (the pod names of the metrics). Every error is a
 `claims.ClaimError`: nothing foreign escapes to fail the kubelet's whole batch.
 """
 
@@ -167,3 +168,15 @@ def test_exists_tells_gone_from_cannot_tell(
     fetcher: claimfetching.ClaimFetcher, name: str, uid: str, expected: bool | None
 ) -> None:
     assert fetcher.exists(_ref(name, uid)) is expected
+
+
+def test_every_claim_read_is_shown_to_on_read_for_fetch_and_exists_alike(
+    server: http.server.ThreadingHTTPServer,
+) -> None:
+    seen: list[object] = []
+    for api in _rest(server.server_address[1]):
+        reader = claimfetching.ClaimFetcher(api, on_read=seen.append)
+        reader.fetch(_ref("ok"))
+        assert reader.exists(_ref("ok")) is True
+        assert reader.exists(_ref("gone")) is False
+    assert seen == [CLAIM, CLAIM]
