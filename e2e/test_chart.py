@@ -2,6 +2,9 @@
 
 Covers:
 - every value in ``values.yaml`` carries a comment;
+- MPS daemons run in pods of their own by default (``--mps-runner=kubernetes``, the plugin's own
+  image unless ``mpsDaemons.image`` names one, a Role for Deployments in the release namespace
+  only); ``mpsDaemons.runner: local`` renders neither;
 - ``helm lint`` is clean (no warning, no error), with the defaults and with fake GPUs;
 - ``deploy/manifests/gpu-dra-driver.yaml`` is the chart rendered with its defaults, as
   ``deploy/helm/render-manifests.sh`` makes it today;
@@ -21,8 +24,9 @@ Covers:
   controller that the local control plane does not run; the requests above exercise every
   expression instead);
 - least privilege, asked of the RBAC authorizer (SubjectAccessReview) for both identities: what
-  each process calls is allowed; neighbours of it (secrets, pods, creating slices from the
-  controller, leases in other namespaces, deleting DeviceClasses) are not.
+  each process calls is allowed (the plugin's MPS Deployments in its namespace included);
+  neighbours of it (secrets, pods, creating slices from the controller, leases or Deployments in
+  other namespaces, updating Deployments, deleting DeviceClasses) are not.
 
 Cluster-scoped objects a test applies (ClusterRoles, bindings, the policy) are deleted in a
 ``finally``; namespaced ones go with the scenario's namespace.
@@ -263,7 +267,11 @@ def test_the_plugin_daemonset_follows_the_kubelet_rules(helm: Helm) -> None:
     (installer,) = pod["initContainers"]
     assert installer["command"][-1] == library.rsplit("/", 1)[0], "installed where it is injected"
     env = {e["name"]: e["valueFrom"]["fieldRef"]["fieldPath"] for e in container["env"]}
-    assert env == {"NODE_NAME": "spec.nodeName", "POD_UID": "metadata.uid"}
+    assert env == {
+        "NODE_NAME": "spec.nodeName",
+        "POD_UID": "metadata.uid",
+        "POD_NAMESPACE": "metadata.namespace",
+    }
     mounts = {m["name"]: m["mountPath"] for m in container["volumeMounts"]}
     host = {v["name"]: v["hostPath"]["path"] for v in pod["volumes"] if "hostPath" in v}
     assert mounts == host, "host paths are mounted at the same paths inside"
@@ -277,6 +285,51 @@ def test_the_plugin_daemonset_follows_the_kubelet_rules(helm: Helm) -> None:
     assert container["readinessProbe"]["grpc"] == {"port": 51515, "service": "readiness"}
     assert pod["priorityClassName"] == "system-node-critical"
     assert "affinity" not in pod, "fake GPUs run on every node"
+
+
+def _mps_setup(docs: list[Obj]) -> tuple[list[str], list[Obj]]:
+    """The plugin's MPS flags and the rules of its namespaced Role for the daemon pods."""
+    (daemonset,) = [d for d in docs if d["kind"] == "DaemonSet"]
+    args = daemonset["spec"]["template"]["spec"]["containers"][0]["args"]
+    roles = [d for d in docs if d["kind"] == "Role" and d["metadata"]["name"].endswith("-mps")]
+    return [a for a in args if a.startswith("--mps-")], [r for role in roles for r in role["rules"]]
+
+
+def test_mps_daemons_run_in_pods_of_their_own_by_default(helm: Helm) -> None:
+    docs = helm.template(FAKE_VALUES, namespace="gpu")
+    flags, rules = _mps_setup(docs)
+    assert flags == ["--mps-runner=kubernetes", "--mps-image=registry.example/gpu-dra-driver:test"]
+    assert rules == [
+        {
+            "apiGroups": ["apps"],
+            "resources": ["deployments"],
+            "verbs": ["get", "list", "create", "delete"],
+        }
+    ]
+    (binding,) = [d for d in docs if d["kind"] == "RoleBinding"]
+    assert binding["metadata"]["namespace"] == "gpu"
+    assert binding["subjects"][0]["name"] == "gpu-dra-driver-kubelet-plugin"
+
+
+@pytest.mark.parametrize(
+    ("mps", "flags", "role"),
+    [
+        pytest.param(
+            {"image": "registry.example/mps:1"},
+            ["--mps-runner=kubernetes", "--mps-image=registry.example/mps:1"],
+            True,
+            id="own-image",
+        ),
+        pytest.param({"runner": "local"}, ["--mps-runner=local"], False, id="local"),
+    ],
+)
+def test_mps_daemon_settings_render(
+    helm: Helm, mps: dict[str, str], flags: list[str], role: bool
+) -> None:
+    docs = helm.template(_merged(FAKE_VALUES, {"mpsDaemons": mps}), namespace="gpu")
+    rendered, rules = _mps_setup(docs)
+    assert rendered == flags
+    assert bool(rules) is role
 
 
 def test_a_node_label_picks_the_sharing_strategy_per_node(helm: Helm) -> None:
@@ -438,6 +491,9 @@ def test_without_the_controller_the_chart_owns_the_device_classes(helm: Helm) ->
             id="extended-resource",
         ),
         pytest.param({"image": {"repository": ""}}, "image.repository is empty", id="image"),
+        pytest.param(
+            {"mpsDaemons": {"runner": "docker"}}, 'mpsDaemons.runner "docker"', id="mps-runner"
+        ),
     ],
 )
 def test_bad_values_stop_the_render_with_a_message(
@@ -740,6 +796,11 @@ def test_each_identity_gets_what_its_process_calls_and_no_more(
         (plugin, _attrs("delete", "deviceclasses"), False),
         (plugin, _attrs("create", "pods", group="", namespace=ns), False),
         (plugin, _attrs("get", "secrets", group="", namespace=ns), False),
+        (plugin, _attrs("create", "deployments", group="apps", namespace=ns), True),
+        (plugin, _attrs("list", "deployments", group="apps", namespace=ns), True),
+        (plugin, _attrs("delete", "deployments", group="apps", namespace=ns), True),
+        (plugin, _attrs("update", "deployments", group="apps", namespace=ns), False),
+        (plugin, _attrs("create", "deployments", group="apps", namespace="kube-system"), False),
         (controller, _attrs("list", "resourceslices"), True),
         (controller, _attrs("delete", "resourceslices"), True),
         (controller, _attrs("create", "resourceslices"), False),

@@ -4,9 +4,17 @@ A daemon in the plugin's own container would die with every plugin restart or up
 it every MPS client on the GPU. Here each daemon is a one-replica Deployment whose pod is bound
 to this node (``spec.nodeName``), runs ``nvidia-cuda-mps-control -f`` privileged, and mounts the
 daemon's directory from the host at the same path, so the plugin reaches it through the pipe
-directory exactly as with a local daemon (readiness, settings, ``quit``). The Deployment goes
-when the daemon's last user goes. Starting a daemon whose Deployment exists adopts it. An API
-error is the daemon's (`mps.MpsError`), so a prepare fails that claim with the reason.
+directory exactly as with a local daemon (readiness, settings, ``quit``); its ``shm`` is the
+pod's ``/dev/shm``, as it is its clients'. The Deployment goes when the daemon's last user goes.
+
+Nothing ties a Deployment to the plugin pod that made it: a plugin restart or a rolling update
+leaves it and its pod alone, and the next plugin adopts it. Starting a daemon whose Deployment
+exists adopts it; `DeploymentRunner.kept` lists this node's Deployments (by the daemon id in
+their pipe directory, which older releases' Deployments carry too), so that start-up
+(`mps.Daemons.reconcile`) stops those no claim holds. With real GPUs the pod mounts the driver
+root read-only and runs the driver's ``nvidia-cuda-mps-control`` with the driver's libraries, as
+the plugin's own container does. An API error is the daemon's (`mps.MpsError`), so a prepare
+fails that claim with the reason.
 """
 
 from __future__ import annotations
@@ -24,17 +32,43 @@ from dra_driver.isolation import mps
 log = structlog.get_logger(__name__)
 
 LABEL = "gpu.dra.dev/mps-daemon"
+APP = "gpu-dra-mps"
+"""``app.kubernetes.io/name`` of the daemon Deployments and their pods."""
+
+
+DRIVER_ROOT = "/driver-root"
+"""Where a daemon pod sees the host's driver root (real GPUs)."""
+
+_WITH_DRIVER = """set -e
+lib=$(find /driver-root/usr/lib64 /driver-root/usr/lib /driver-root/lib64 /driver-root/lib \\
+  -maxdepth 2 -name libcuda.so.1 2>/dev/null | head -n 1)
+if [ -z "$lib" ]; then echo "no libcuda.so.1 under the driver root" >&2; exit 2; fi
+export LD_LIBRARY_PATH=$(dirname "$lib") PATH="$PATH:/driver-root/usr/bin:/driver-root/bin"
+exec "$0" "$@"
+"""
+"""The daemon pod's entry with real GPUs: the driver's tools and libraries, found on the host."""
 
 
 class DeploymentRunner:
     def __init__(
-        self, client: rest.Rest, *, namespace: str, node_name: str, image: str, driver: str
+        self,
+        client: rest.Rest,
+        *,
+        namespace: str,
+        node_name: str,
+        image: str,
+        driver: str,
+        driver_root: str | None = None,
     ) -> None:
+        if not image:
+            raise ValueError("MPS daemon pods need an image (--mps-image)")
         self.client = client
         self.namespace = namespace
         self.node_name = node_name
         self.image = image
         self.driver = driver
+        self.driver_root = driver_root
+        """Host path of the NVIDIA driver (real GPUs); None: the control command is in the image."""
 
     def name(self, daemon_id: str) -> str:
         digest = hashlib.sha256(f"{self.node_name}/{daemon_id}".encode()).hexdigest()[:10]
@@ -62,15 +96,52 @@ class DeploymentRunner:
         except errors.ApiError as exc:  # its pod would start the daemon again: try again later
             raise mps.MpsError(f"deleting Deployment {name} failed: {exc}") from exc
 
+    def kept(self) -> set[str]:
+        """The daemons with a Deployment of ours pinned to this node."""
+        selector = f"app.kubernetes.io/name={APP},app.kubernetes.io/managed-by={self.driver}"
+        try:
+            listed = self.client.get(self._path(), labelSelector=selector)
+        except errors.ApiError as exc:
+            raise mps.MpsError(f"listing MPS Deployments failed: {exc}") from exc
+        kept = set()
+        for item in listed.get("items", []):
+            daemon_id = _daemon_id(item)
+            if daemon_id is None or _node(item) != self.node_name:
+                continue
+            if item["metadata"]["name"] == self.name(daemon_id):  # not a look-alike
+                kept.add(daemon_id)
+        return kept
+
     def deployment(
         self, daemon_id: str, control: Sequence[str], env: Mapping[str, str]
     ) -> dict[str, Any]:
         base = str(pathlib.Path(env["CUDA_MPS_PIPE_DIRECTORY"]).parent)
         labels = {
-            "app.kubernetes.io/name": "gpu-dra-mps",
+            "app.kubernetes.io/name": APP,
             "app.kubernetes.io/managed-by": self.driver,
             LABEL: self.name(daemon_id),
         }
+        command = [*control, "-f"]
+        mounts: list[dict[str, Any]] = [
+            {"name": "daemon", "mountPath": base},
+            {"name": "daemon", "mountPath": "/dev/shm", "subPath": "shm"},
+        ]
+        volumes: list[dict[str, Any]] = [
+            {"name": "daemon", "hostPath": {"path": base, "type": "Directory"}}
+        ]
+        if self.driver_root is not None:
+            command = ["/bin/sh", "-c", _WITH_DRIVER, *command]
+            mounts.append(
+                {
+                    "name": "driver-root",
+                    "mountPath": DRIVER_ROOT,
+                    "readOnly": True,
+                    "mountPropagation": "HostToContainer",
+                }
+            )
+            volumes.append(
+                {"name": "driver-root", "hostPath": {"path": self.driver_root, "type": "Directory"}}
+            )
         return {
             "apiVersion": "apps/v1",
             "kind": "Deployment",
@@ -93,15 +164,13 @@ class DeploymentRunner:
                             {
                                 "name": "mps-control-daemon",
                                 "image": self.image,
-                                "command": [*control, "-f"],
+                                "command": command,
                                 "env": [{"name": k, "value": v} for k, v in sorted(env.items())],
                                 "securityContext": {"privileged": True},
-                                "volumeMounts": [{"name": "daemon", "mountPath": base}],
+                                "volumeMounts": mounts,
                             }
                         ],
-                        "volumes": [
-                            {"name": "daemon", "hostPath": {"path": base, "type": "Directory"}}
-                        ],
+                        "volumes": volumes,
                     },
                 },
             },
@@ -109,3 +178,17 @@ class DeploymentRunner:
 
     def _path(self) -> str:
         return f"/apis/apps/v1/namespaces/{self.namespace}/deployments"
+
+
+def _daemon_id(deployment: dict[str, Any]) -> str | None:
+    """The daemon a Deployment runs: the directory of its pipe directory."""
+    for container in deployment["spec"]["template"]["spec"].get("containers", []):
+        for item in container.get("env", []):
+            if item.get("name") == "CUDA_MPS_PIPE_DIRECTORY" and item.get("value"):
+                return pathlib.Path(item["value"]).parent.name
+    return None
+
+
+def _node(deployment: dict[str, Any]) -> str | None:
+    node: str | None = deployment["spec"]["template"]["spec"].get("nodeName")
+    return node

@@ -9,6 +9,12 @@ a pipe that answers does not prove the limits are set. A daemon that is already 
 plugin restarted) is adopted, never started twice. A daemon that does not come up fails the claim
 with its log and leaves nothing running.
 
+At start-up (`Daemons.reconcile`, once the checkpoint is known) the daemons the checkpoint names
+are adopted as they run, never restarted: a plugin restart or a rolling update leaves the clients
+of a daemon alone. Daemons nothing names (left by a prepare that was cut short, or by a claim
+released while no plugin ran) are stopped: those with a directory, and those the runner keeps on
+the node without one.
+
 Whether a daemon runs is asked on every prepare of a share on its GPU, so that question goes to a
 control client kept running per daemon (`_Session`: the client reads commands from stdin and
 answers each as it comes), not to a new process each time. A session that answers oddly is ended
@@ -27,6 +33,7 @@ import subprocess
 import time
 import weakref
 from collections.abc import Mapping, Sequence
+from collections.abc import Set as AbstractSet
 from typing import Protocol
 
 import structlog
@@ -61,6 +68,11 @@ class Runner(Protocol):
         """Called after ``quit``: release whatever keeps the daemon running."""
         ...
 
+    def kept(self) -> set[str]:
+        """The daemons this runner keeps on the node (whichever plugin instance started them),
+        by id; `MpsError` if it cannot tell."""
+        ...
+
 
 class LocalRunner:
     """Runs ``nvidia-cuda-mps-control -d`` on the node (fake GPUs, tests, single-node setups).
@@ -71,6 +83,9 @@ class LocalRunner:
 
     def stop(self, daemon_id: str) -> None:
         pass  # ``quit`` ended it
+
+    def kept(self) -> set[str]:
+        return set()  # a local daemon is known by its directory alone
 
     def start(self, daemon_id: str, control: Sequence[str], env: Mapping[str, str]) -> None:
         done = subprocess.run(
@@ -251,6 +266,27 @@ class Daemons:
     def known(self) -> set[str]:
         """Daemons with a directory (running or left behind)."""
         return {p.name for p in self.root.iterdir()} if self.root.is_dir() else set()
+
+    def reconcile(self, held: AbstractSet[str]) -> None:
+        """Start-up: adopt the daemons `held` names as they are (never restarted: their clients
+        keep running) and stop every other one, with a directory or kept by the runner. Errors
+        are logged, never raised: the next start-up tries again."""
+        try:
+            kept = self.runner.kept()
+        except MpsError as exc:  # the directories still tell most of them
+            log.warning("mps.kept_unknown", error=str(exc))
+            kept = set()
+        for daemon_id in sorted(held):
+            if self.running(daemon_id):
+                log.info("mps.adopted", daemon=daemon_id)
+            else:  # the next prepare of a share on its GPU starts it again
+                log.warning("mps.not_running", daemon=daemon_id)
+        for daemon_id in sorted((self.known() | kept) - held):
+            log.warning("mps.orphan_stopping", daemon=daemon_id)
+            try:
+                self.stop(daemon_id)
+            except MpsError as exc:
+                log.warning("mps.orphan_not_stopped", daemon=daemon_id, error=str(exc))
 
     def command(self, daemon_id: str, command: str) -> str:
         try:

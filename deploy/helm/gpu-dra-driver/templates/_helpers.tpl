@@ -40,6 +40,11 @@ app.kubernetes.io/component: {{ .component }}
 {{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) -}}
 {{- end -}}
 
+{{- /* The MPS daemon pods' image: mpsDaemons.image, or the plugin's own. */ -}}
+{{- define "gpu-dra-driver.mpsImage" -}}
+{{- .Values.mpsDaemons.image | default (include "gpu-dra-driver.image" .) -}}
+{{- end -}}
+
 {{- define "gpu-dra-driver.pluginServiceAccount" -}}
 {{- printf "%s-kubelet-plugin" (include "gpu-dra-driver.fullname" .) -}}
 {{- end -}}
