@@ -306,7 +306,9 @@ def test_mps_daemons_run_in_pods_of_their_own_by_default(helm: Helm) -> None:
             "verbs": ["get", "list", "create", "delete"],
         }
     ]
-    (binding,) = [d for d in docs if d["kind"] == "RoleBinding"]
+    (binding,) = [
+        d for d in docs if d["kind"] == "RoleBinding" and d["metadata"]["name"].endswith("-mps")
+    ]
     assert binding["metadata"]["namespace"] == "gpu"
     assert binding["subjects"][0]["name"] == "gpu-dra-driver-kubelet-plugin"
 
