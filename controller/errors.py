@@ -7,8 +7,11 @@
     ├── NotFoundError        404
     └── RejectedError        400, 403, 422: the request itself is wrong; retrying will not help
 
+    ConfigurationError       no request can be made: no usable kubeconfig or in-cluster
+                             configuration (`connecting`); the process cannot start
+
 Foreign exceptions (`kubernetes.client.exceptions.ApiException`, urllib3 and socket errors) are
-translated in `rest` and chained with ``from``.
+translated in `rest`, the client's configuration errors in `connecting`; both chain with ``from``.
 """
 
 from __future__ import annotations
@@ -39,6 +42,10 @@ class NotFoundError(ApiError):
 
 class RejectedError(ApiError):
     """The server refused the request as invalid or forbidden; retrying will not help."""
+
+
+class ConfigurationError(Exception):
+    """Where the API server is, or the credentials for it, cannot be read; no retry will help."""
 
 
 def for_status(status: int, message: str, *, reason: str = "") -> ApiError:

@@ -9,7 +9,10 @@ Prepare: `claims` (what the API server allocated) â†’ `locating` (device name â†
 `checkpoint`, `isolation` (MIG, MPS, quotas,
 time-slicing), `containeredits`, `driverroot` (the NVIDIA driver's files, device nodes and
 hooks every spec carries) and `cdi`; `atomicfiles` writes everything crash-safely;
-`failpoints` lets crash tests stop the flow anywhere. `logs` configures structlog once per process.
+`failpoints` lets crash tests stop the flow anywhere.
+
+The two processes: `logs` configures structlog once per process, `flags` checks the flag values
+both parse, `processes` holds their exit codes and signal handling.
 
 Nothing here knows gRPC; `api` is the only package of ours it imports.
 """
@@ -23,6 +26,7 @@ __all__ = [
     "containeredits",
     "driverroot",
     "failpoints",
+    "flags",
     "hardware",
     "inventory",
     "isolation",
@@ -31,5 +35,6 @@ __all__ = [
     "logs",
     "planning",
     "preparing",
+    "processes",
     "slices",
 ]

@@ -1,19 +1,15 @@
-"""The leader duties' loop, and the controller process's flags.
+"""The leader duties' loop.
 
 Covers: a `looping.Loop` runs a pass at once, another when woken, and none until its interval
 otherwise; a retryable API error is retried after a short backoff; an error the server gives for
 good is logged at error level and waits for the interval, and so does any other exception (a
 bug), which does not end the loop; `stop` ends it. Nothing is timed: a test waits for the loop's
-``loop.waiting`` event (after it, nothing runs until a wake) and checks the delay in it. The
-flags: defaults, the webhook certificate and key only together, leader-election timing that could
-let two leaders overlap refused; a process that cannot start (no certificate, no kubeconfig)
-exits with code 2 and says why.
+``loop.waiting`` event (after it, nothing runs until a wake) and checks the delay in it. (The
+controller process's flags: `test_controller_settings`; its exit codes: `test_controller_process`.)
 """
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterator, MutableMapping
@@ -22,8 +18,7 @@ from typing import Any
 import pytest
 from structlog.testing import capture_logs
 
-from controller import __main__ as entry
-from controller import errors, leaderelection, looping
+from controller import errors, looping
 
 
 @pytest.fixture
@@ -127,55 +122,3 @@ def test_a_bug_in_a_pass_does_not_end_the_loop(running: Callable[[looping.Loop],
     assert loop.passes == 1
     assert [entry["event"] for entry in logs] == ["loop.failed", "loop.waiting", "loop.waiting"]
     assert logs[0]["exc_info"] is True
-
-
-def test_flag_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("POD_NAMESPACE", "gpu-system")
-    monkeypatch.setenv("POD_NAME", "controller-abc")
-    args = entry.parse_args([])
-    assert args.driver_name == "gpu.dra.dev"
-    assert args.namespace == "gpu-system"
-    assert args.identity == "controller-abc"
-    assert args.lease_name == "gpu-dra-controller"
-    assert args.leader_elect
-    assert args.timing == leaderelection.Timing(15, 10, 2)
-    assert args.extended_resource_name == ""
-    assert args.webhook_cert is None
-    assert args.webhook_port == 9443
-
-
-@pytest.mark.parametrize(
-    ("argv", "message"),
-    [
-        (["--webhook-cert=/c"], "--webhook-cert and --webhook-key go together"),
-        (["--renew-deadline=20"], "lease duration > renew deadline"),
-        (["--gc-interval=0"], "intervals must be positive"),
-    ],
-    ids=["cert-without-key", "unsafe-timing", "zero-interval"],
-)
-def test_bad_flags(argv: list[str], message: str, capsys: pytest.CaptureFixture[str]) -> None:
-    with pytest.raises(SystemExit) as exited:
-        entry.parse_args(argv)
-    assert exited.value.code == 2
-    assert message in capsys.readouterr().err
-
-
-@pytest.mark.parametrize(
-    ("argv", "message"),
-    [
-        (["--webhook-cert=/nonexistent.crt", "--webhook-key=/nonexistent.key"], "nonexistent.crt"),
-        (["--kubeconfig=/nonexistent.kubeconfig"], "controller.cannot_start"),
-    ],
-    ids=["no-certificate", "no-kubeconfig"],
-)
-def test_cannot_start(argv: list[str], message: str) -> None:
-    done = subprocess.run(
-        [sys.executable, "-m", "controller", *argv],
-        check=False,
-        capture_output=True,
-        text=True,
-        timeout=30,
-    )
-    assert done.returncode == 2
-    assert "controller.cannot_start" in done.stderr
-    assert message in done.stderr
