@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 PY := .venv/bin/python
 
-.PHONY: venv lint test unit e2e demo inventory clean
+.PHONY: venv lint test unit e2e demo up inventory clean
 
 venv:
 	@hack/venv.sh >/dev/null
@@ -23,6 +23,10 @@ unit: venv
 ## The README's demo command.
 demo: venv
 	@hack/demo.sh
+
+## The demo's cluster kept running until Ctrl-C: prints the kubeconfig and commands to try.
+up: venv
+	@hack/up.sh
 
 ## Print the devices a fake node would publish, e.g. make inventory GPUS=fake:2xH100-80GB,1xL4
 GPUS ?= fake:8xA100-40GB

@@ -5,8 +5,9 @@ of the kubelet's own DRA code) with our kubelet plugin on fake 8×A100-40GB GPUs
 controller (which applies the DeviceClasses), applies the
 quickstart examples of ``deploy/examples/``, waits until the real scheduler has placed every pod and
 the plugin has prepared it, prints what each claim got and what its container gets, and tears
-everything down. ``up`` starts the control plane and keeps it running until Ctrl-C, printing a
-kubeconfig to use. Nothing is left behind, also on Ctrl-C.
+everything down. ``up`` (``make up``) starts the same cluster without the examples and keeps it
+running until Ctrl-C or SIGTERM, printing the kubeconfig and the first commands to try
+(`playground`). Nothing is left behind, also on Ctrl-C.
 """
 
 from __future__ import annotations
@@ -20,13 +21,16 @@ import tempfile
 import time
 from collections.abc import Callable
 
-from e2e.harness import binaries, controlplane, kube, nodeagents, objects, processes
+from e2e.harness import binaries, controlplane, kube, nodeagents, objects, playground
 
 NODE = "demo-node"
 NAMESPACE = "default"
 
 
 def _interrupt(signum: int, frame: object) -> None:
+    # Once: a second Ctrl-C must not cut the clean-up short (that would leave the work dir).
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     raise KeyboardInterrupt
 
 
@@ -42,66 +46,38 @@ def main(argv: list[str] | None = None) -> int:
     step = _stepper()
     step("building the control plane (first time only: a few minutes, then cached)")
     bin_dir = binaries.ensure_built()
+    kubectl = playground.build_kubectl() if args.command == "up" else None
     try:
         with (
-            tempfile.TemporaryDirectory(prefix="gpu-dra-demo-") as work,
+            tempfile.TemporaryDirectory(prefix=f"gpu-dra-{args.command}-") as work,
             controlplane.ControlPlane(
                 bin_dir=bin_dir,
                 work_dir=pathlib.Path(work),
                 progress=step,
             ) as plane,
         ):
-            client = kube.Kube(server=plane.server, token=plane.token, ca_file=str(plane.ca_file))
-            if args.command == "up":
-                return _up(plane, step)
-            node = nodeagents.PluginNode(
-                plane=plane,
-                client=client,
+            node = playground.start_node(
+                plane,
                 bin_dir=bin_dir,
                 work_dir=pathlib.Path(work) / "node",
                 name=NODE,
                 gpus=args.gpus,
+                step=step,
             )
             try:
-                return _demo(client, node, step)
+                if kubectl is not None:
+                    return playground.hold(
+                        plane, node, work_dir=pathlib.Path(work), kubectl=kubectl
+                    )
+                return _demo(plane.client(), node, step)
             finally:
                 node.stop()
     except KeyboardInterrupt:
-        print("\ninterrupted: control plane stopped, temporary files removed", file=sys.stderr)
+        print("\ninterrupted: cluster stopped, temporary files removed", file=sys.stderr)
         return 130
 
 
-def _up(plane: controlplane.ControlPlane, step: Callable[[str], None]) -> int:
-    step(f"control plane ready: export KUBECONFIG={plane.kubeconfig}  (Ctrl-C stops it)")
-    while plane.running() == [p.name for p in plane.processes]:
-        time.sleep(1)
-    print(f"a component exited: only {plane.running()} still run", file=sys.stderr)
-    return 1
-
-
 def _demo(client: kube.Kube, node: nodeagents.PluginNode, step: Callable[[str], None]) -> int:
-    step(f"starting fake node {NODE}: fake kubelet, then our plugin with fake:{node.gpus}")
-    node.start()
-    step("starting the cluster controller (it applies the DeviceClasses)")
-    controller = processes.Process(
-        "controller",
-        [
-            sys.executable,
-            "-m",
-            "controller",
-            f"--kubeconfig={node.plane.kubeconfig}",
-            "--extended-resource-name=gpu.dra.dev/gpu",
-        ],
-        log_dir=node.work_dir / "logs",
-        cwd=nodeagents.REPO,
-    )
-    node.children.append(controller)  # stopped with the node agents
-    controller.start()
-    for name in ("gpu.dra.dev", "mig.gpu.dra.dev", "shared.gpu.dra.dev"):
-        kube.wait_for(
-            functools.partial(client.exists, f"/apis/resource.k8s.io/v1/deviceclasses/{name}"),
-            what=f"DeviceClass {name}",
-        )
     documents = objects.example_documents()
     step(f"applying {len(documents)} objects from deploy/examples/")
     for body in documents:
