@@ -1,5 +1,6 @@
 """The node process the kubelet talks to (``python -m kubeletplugin``): thin, over `dra_driver`.
 
+- `settings`: its flags, parsed once into one frozen object;
 - `serving`: the gRPC servers on their unix sockets (per-pod names for rolling updates), liveness
   and readiness on TCP;
 - `registration`: the plugin-watcher handshake;
@@ -22,5 +23,6 @@ __all__ = [
     "publishing",
     "registration",
     "serving",
+    "settings",
     "sweeping",
 ]

@@ -127,7 +127,7 @@ class Servers:
         for path in (self.registration_socket, self.dra_socket):
             with contextlib.suppress(FileNotFoundError):
                 path.unlink()
-        log.info("plugin.stopped")
+        log.info("plugin.serving_stopped")
 
     def _serve_unix(self, path: pathlib.Path, add: Callable[[grpc.Server], None]) -> None:
         with contextlib.suppress(FileNotFoundError):
