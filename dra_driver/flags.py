@@ -79,12 +79,12 @@ def port(text: str) -> int:
 
 
 def port_or_off(text: str) -> int | None:
-    """A TCP port, or ``-1`` for none (``None``)."""
-    if text.strip() == str(OFF):
-        return None
+    """A TCP port, or a negative number (``-1``) for none (``None``)."""
     try:
+        if int(text) < 0:
+            return None
         return port(text)
-    except argparse.ArgumentTypeError:
+    except (ValueError, argparse.ArgumentTypeError):
         raise argparse.ArgumentTypeError(
             f"must be a TCP port (1 to 65535) or {OFF} (off), not {text!r}"
         ) from None

@@ -135,6 +135,8 @@ def parse(
     args = parser.parse_args(argv)
     if not args.node_name:
         parser.error("--node-name (or $NODE_NAME) is required")
+    if args.healthcheck_port is not None and args.healthcheck_port == args.metrics_port:
+        parser.error("--healthcheck-port and --metrics-port must differ")
     if args.mps_runner == MpsRunner.KUBERNETES.value and not args.mps_image:
         parser.error("--mps-runner kubernetes needs --mps-image")
     if args.driver_root_ctr_path is not None and args.driver_root is None and args.gpus != "nvml":

@@ -147,6 +147,12 @@ def test_every_flag_parsed() -> None:
     assert (parsed.logging.format, parsed.logging.level) == ("json", "warning")
 
 
+@pytest.mark.parametrize("off", ["-1", "-5"])
+def test_a_negative_port_is_off(off: str) -> None:
+    parsed = settings.parse([f"--metrics-port={off}", f"--healthcheck-port={off}"], environ=POD_ENV)
+    assert (parsed.endpoints.metrics_port, parsed.endpoints.health_port) == (None, None)
+
+
 def test_settings_are_frozen() -> None:
     parsed = settings.parse([], environ=POD_ENV)
     with pytest.raises(dataclasses.FrozenInstanceError):
@@ -182,6 +188,12 @@ def test_settings_are_frozen() -> None:
         pytest.param(["--compat-shares=two"], "--compat-shares", id="shares-word"),
         pytest.param(["--healthcheck-port=0"], "--healthcheck-port", id="health-port-zero"),
         pytest.param(["--metrics-port=65536"], "--metrics-port", id="metrics-port-too-big"),
+        pytest.param(["--metrics-port=port"], "--metrics-port", id="metrics-port-word"),
+        pytest.param(
+            ["--metrics-port=8080", "--healthcheck-port=8080"],
+            "--healthcheck-port and --metrics-port",
+            id="same-ports",
+        ),
         pytest.param(["--bind-address=localhost"], "--bind-address", id="bind-not-ip"),
         pytest.param(["--driver-name=GPU_Driver"], "--driver-name", id="driver-name"),
         pytest.param(["--log-format=xml"], "--log-format", id="log-format"),
