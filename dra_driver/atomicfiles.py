@@ -15,7 +15,9 @@ import fcntl
 import os
 import pathlib
 import tempfile
+import threading
 from collections.abc import Iterator
+from types import TracebackType
 
 
 def write_bytes(
@@ -83,6 +85,60 @@ def locked(lock_path: pathlib.Path) -> Iterator[None]:
         yield
     finally:
         os.close(fd)  # closing the last descriptor releases the lock
+
+
+class NodeLock:
+    """An exclusive ``flock`` on `path`, shared by every process of the node, with a stamp.
+
+    Unlike `locked`, the file stays open for the life of the object, so that taking the lock costs
+    no ``open`` (a file system call that takes 0.2 ms on some nodes' disks, several times per
+    prepare). ``flock`` does not exclude threads that share one open file description, so the
+    threads of this process take turns through a `threading.Lock` first.
+
+    The stamp is the first bytes of the lock file, which the holder may read and replace: the
+    checkpoint's writers leave there who wrote last and how often, so that another process learns
+    with one ``pread`` whether the checkpoint changed since it last looked.
+    """
+
+    STAMP_SIZE = 64
+
+    def __init__(self, path: pathlib.Path) -> None:
+        self.path = path
+        self._fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        self._threads = threading.Lock()
+
+    def __enter__(self) -> NodeLock:
+        self._threads.acquire()
+        try:
+            fcntl.flock(self._fd, fcntl.LOCK_EX)
+        except BaseException:
+            self._threads.release()
+            raise
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        try:
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+        finally:
+            self._threads.release()
+
+    def read_stamp(self) -> bytes:
+        """The stamp as the last holder left it (empty if none ever wrote one); hold the lock."""
+        return os.pread(self._fd, self.STAMP_SIZE, 0).rstrip(b"\0 \n")
+
+    def write_stamp(self, stamp: bytes) -> None:
+        """Replace the stamp (at most `STAMP_SIZE` bytes); hold the lock."""
+        if len(stamp) > self.STAMP_SIZE:
+            raise ValueError(f"a stamp has at most {self.STAMP_SIZE} bytes: {stamp!r}")
+        os.pwrite(self._fd, stamp.ljust(self.STAMP_SIZE, b" "), 0)
+
+    def close(self) -> None:
+        os.close(self._fd)
 
 
 def _fsync_dir(directory: pathlib.Path) -> None:

@@ -1,26 +1,28 @@
 """Prepare and unprepare claims on the node: the flow behind NodePrepareResources (no gRPC here).
 
-Prepare holds an ``flock`` on ``<plugin dir>/serialize.lock`` for the whole batch, so that two
-plugin instances (a rolling update) never interleave, and takes each claim through these steps:
+Prepare holds the node's lock (``<plugin dir>/serialize.lock``, `atomicfiles.NodeLock`) for the
+whole batch, so that two plugin instances (a rolling update) never interleave, and takes the
+batch through these steps:
 
 1. a claim already ``PrepareCompleted`` in the checkpoint gets the same answer again (idempotent);
    one left ``PrepareStarted`` by an interrupted prepare is rolled back first;
-2. plan, without side effects (`planning`): locate every allocated device on this node, refuse a
-   device that another claim holds (except distinct shares of a shared device, and admin
-   access), resolve the claim's opaque configs (`api`);
-3. check the driver root: the container edits of the driver's files (`driverroot`); a driver root
-   that is not ready fails the claim here;
-4. record ``PrepareStarted`` with the plan;
-5. isolate: create MIG instances, apply time-slicing, start MPS daemons (or use the one already
-   serving the GPU);
-6. write the claim's quota config if it has shares (its claim directory), then its CDI spec;
-7. record ``PrepareCompleted`` with the CDI IDs.
+2. plan each claim, without side effects (`planning`): locate every allocated device on this
+   node, refuse a device that another claim holds (this batch's included, except distinct shares
+   of a shared device, and admin access), resolve the claim's opaque configs (`api`); check the
+   driver root (the container edits of the driver's files, `driverroot`): a driver root that is
+   not ready fails the claim here;
+3. record every planned claim ``PrepareStarted``: one write of the checkpoint;
+4. for each claim: isolate (create MIG instances, apply time-slicing, start MPS daemons or use
+   the one already serving the GPU), then write its quota config if it has shares (its claim
+   directory), then its CDI spec;
+5. record every claim's outcome, ``PrepareCompleted`` with its CDI IDs: one write.
 
-A failure in 2–3 fails only that claim, before anything was recorded or changed; one in 5–6
-undoes what was done, drops the ``PrepareStarted`` record and fails only that claim. Either way
-the message is one the user sees in the pod's events. Unprepare walks the same path backwards and is
-idempotent; an unknown claim is already unprepared. `reconcile` runs at start-up and cleans what a
-crash or a reboot left behind.
+A failure in 2 fails only that claim, before anything was recorded or changed; one in 4 undoes
+what was done for that claim and fails only it; a checkpoint that cannot be written in 3 fails
+the planned claims before any side effect, in 5 undoes the batch. Either way the message is one
+the user sees in the pod's events. Unprepare walks the same path backwards (side effects, then
+one write) and is idempotent; an unknown claim is already unprepared. `reconcile` runs at
+start-up and cleans what a crash or a reboot left behind.
 """
 
 from __future__ import annotations
@@ -85,6 +87,9 @@ class NodeConfig:
     """The MPS control command; default: ``nvidia-cuda-mps-control``, the fake one with fake
     GPUs (``python -m dra_driver.backends.fake.mpscontrol``)."""
 
+    checkpoint_layout: store.Layout = store.Layout.FILE
+    """How the checkpoint is written (it is read in either layout)."""
+
     preload_library: str | None = None
     """Host path of ``libgpuquota.so``: injected (with a read-only ``/etc/ld.so.preload``) into
     every container of a claim with shares; None: the quota config is written but not enforced."""
@@ -143,7 +148,10 @@ class Preparer:
         """The driver's files, nodes and hooks for CDI specs; None: specs get none (fake GPUs
         without a synthetic driver root)."""
         config.plugin_dir.mkdir(parents=True, exist_ok=True)
-        self._checkpoint = store.CheckpointFile(config.checkpoint_path, boot_id=boot_id)
+        self._lock = atomicfiles.NodeLock(config.lock_path)
+        self._checkpoint = store.NodeCheckpoint(
+            config.plugin_dir, boot_id=boot_id, lock=self._lock, layout=config.checkpoint_layout
+        )
         self._inventory = inventory.Cache(backend, node_name=config.node_name)
         self._owned: tuple[model.Checkpoint, set[str]] | None = None
         self.ledger = migs.Ledger(config.plugin_dir / "mig-ledger.json")
@@ -161,60 +169,171 @@ class Preparer:
     # -- public flows ---------------------------------------------------------------------
 
     def prepare(self, batch: Sequence[claims.AllocatedClaim]) -> dict[str, Outcome]:
+        """Prepare every claim of `batch`; one claim's failure is its own `Outcome`.
+
+        Two writes of the checkpoint for the whole batch: every planned claim ``PrepareStarted``
+        before the first side effect, then every claim's outcome once all are done.
+        """
         outcomes: dict[str, Outcome] = {}
-        with atomicfiles.locked(self.config.lock_path):
-            state = self._load()
+        with self._lock:
+            loaded = state = self._load()
+            jobs: list[_Job] = []
             for claim in batch:
                 # Every event of this claim's prepare (MIG, MPS, time-slicing, CDI too) names it.
                 with structlog.contextvars.bound_contextvars(claim=str(claim.ref)):
-                    outcome, state = self._prepare_one(claim, state)
-                outcomes[claim.ref.uid] = outcome
+                    try:
+                        answer, state = self._begin(claim, state)
+                    except Exception as exc:  # a bug must fail one claim, never the whole batch
+                        outcomes[claim.ref.uid] = _failed(exc)
+                        continue
+                if isinstance(answer, _Job):
+                    jobs.append(answer)
+                else:
+                    outcomes[claim.ref.uid] = answer
+            if state is not loaded:
+                try:
+                    self._save(state)
+                except checkpoint_errors.CheckpointError as exc:  # a full disk: nothing done yet
+                    for job in jobs:
+                        error = claims.ClaimError(f"preparing claim {job.claim.ref} failed: {exc}")
+                        outcomes[job.claim.ref.uid] = _failed(error)
+                    return outcomes
+            if jobs:
+                failpoints.hit("prepare.started-recorded")
+                outcomes |= self._carry_out(jobs, state)
         return outcomes
 
-    def _prepare_one(
+    def _begin(
         self, claim: claims.AllocatedClaim, state: model.Checkpoint
-    ) -> tuple[Outcome, model.Checkpoint]:
-        earlier = state.claims.get(claim.ref.uid)
-        known = earlier is not None and earlier.state is model.PrepareState.COMPLETED
+    ) -> tuple[Outcome | _Job, model.Checkpoint]:
+        """The answer of a claim prepared before, or the plan of one to prepare now (recorded as
+        ``PrepareStarted`` in the returned state); no side effects but rolling back what an
+        interrupted prepare of the same claim left."""
+        uid = claim.ref.uid
+        existing = state.claims.get(uid)
+        if existing is not None and existing.state is model.PrepareState.COMPLETED:
+            log.info("claim.prepared", devices=[d.device for d in existing.devices], known=True)
+            return Outcome(devices=existing.devices), state
+        if existing is not None:
+            self._undo(existing, state)
+            state = state.without_claim(uid)
+        node = self._inventory.current(owned_mig_uuids=self._owned_migs(state))
+        plan = self._plan(claim, state, node)
+        # A driver root that is not ready fails the claim before any side effect.
+        driver = self._driver_edits()
+        planned = [device for device, _, _ in plan]
+        started = _claim(claim.ref, model.PrepareState.STARTED, planned)
+        return _Job(claim, plan, driver, started), state.with_claim(started)
+
+    def _carry_out(self, jobs: Sequence[_Job], started: model.Checkpoint) -> dict[str, Outcome]:
+        """The side effects of every job, then one write of their outcomes."""
+        state = started
+        done: list[tuple[_Job, tuple[model.PreparedDevice, ...]]] = []
+        outcomes: dict[str, Outcome] = {}
+        for job in jobs:
+            with structlog.contextvars.bound_contextvars(claim=str(job.claim.ref)):
+                try:
+                    devices = self._isolate_and_describe(job, state)
+                except claims.ClaimError as exc:  # undone
+                    outcomes[job.claim.ref.uid] = _failed(exc)
+                    state = state.without_claim(job.started.uid)
+                    continue
+                except Exception as exc:  # a bug: left PrepareStarted, rolled back next time
+                    outcomes[job.claim.ref.uid] = _failed(exc)
+                    continue
+            state = state.with_claim(dataclasses.replace(job.started, devices=devices))
+            done.append((job, devices))
+        completed = state
+        for job, devices in done:
+            completed = completed.with_claim(
+                _claim(job.claim.ref, model.PrepareState.COMPLETED, devices)
+            )
         try:
-            devices, state = self._prepare(claim, state)
-        except claims.ClaimError as exc:
-            log.warning("claim.prepare_failed", error=str(exc))
-            return Outcome(error=str(exc)), state
-        except Exception as exc:  # a bug must fail one claim, never the whole batch
-            log.exception("claim.prepare_crashed")
-            return Outcome(error=f"internal error: {exc!r}"), state
-        log.info("claim.prepared", devices=[d.device for d in devices])
-        return Outcome(devices=devices, new=not known), state
+            self._save(completed)
+        except checkpoint_errors.CheckpointError as exc:
+            for job, _ in reversed(done):
+                with structlog.contextvars.bound_contextvars(claim=str(job.claim.ref)):
+                    self._undo(state.claims[job.started.uid], state)
+                    state = state.without_claim(job.started.uid)
+                    error = claims.ClaimError(f"preparing claim {job.claim.ref} failed: {exc}")
+                    outcomes[job.claim.ref.uid] = _failed(error)
+            self._forget(state, [job.started.uid for job in jobs])
+            return outcomes
+        failpoints.hit("prepare.completed-recorded")
+        for job, devices in done:
+            with structlog.contextvars.bound_contextvars(claim=str(job.claim.ref)):
+                log.info("claim.prepared", devices=[d.device for d in devices])
+            outcomes[job.claim.ref.uid] = Outcome(devices=devices, new=True)
+        return outcomes
+
+    def _isolate_and_describe(
+        self, job: _Job, state: model.Checkpoint
+    ) -> tuple[model.PreparedDevice, ...]:
+        """Isolate each device of `job` and write its CDI spec; on a failure undo what was done
+        (`state`: what the other claims hold, this batch's included) and raise."""
+        done: list[model.PreparedDevice] = []
+        instances: list[hardware.MigInstance | None] = []
+        planned = job.started.devices
+        try:
+            for device, located, config in job.plan:
+                prepared, instance = self._isolate(
+                    device, located, config, job.claim.ref.uid, state
+                )
+                done.append(prepared)
+                instances.append(instance)
+            failpoints.hit("prepare.isolated")
+            where = [located for _, located, _ in job.plan]
+            final = self._write_cdi(job.claim.ref, done, where, instances, job.driver)
+            failpoints.hit("prepare.cdi-written")
+        except (claims.ClaimError, *_SIDE_EFFECT_ERRORS) as exc:
+            self._undo(
+                dataclasses.replace(job.started, devices=(*done, *planned[len(done) :])), state
+            )
+            if isinstance(exc, claims.ClaimError):
+                raise
+            raise claims.ClaimError(f"preparing claim {job.claim.ref} failed: {exc}") from exc
+        return tuple(final)
 
     def unprepare(self, refs: Sequence[claims.ClaimRef]) -> dict[str, str]:
+        """Unprepare every claim of `refs` (an unknown one is already unprepared): side effects
+        first, then one write of the checkpoint for the batch."""
         errors: dict[str, str] = {}
-        with atomicfiles.locked(self.config.lock_path):
-            state = self._load()
+        with self._lock:
+            loaded = state = self._load()
+            undone: list[claims.ClaimRef] = []
             for ref in refs:
                 with structlog.contextvars.bound_contextvars(claim=str(ref)):
-                    errors[ref.uid], state = self._unprepare_one(ref, state)
+                    prepared = state.claims.get(ref.uid)
+                    try:
+                        self._undo(prepared or _nothing(ref), state)
+                    except _SIDE_EFFECT_ERRORS as exc:
+                        log.error("claim.unprepare_failed", error=str(exc))
+                        errors[ref.uid] = f"unprepare of {ref} failed: {exc}"
+                        continue
+                errors[ref.uid] = ""
+                if prepared is not None:
+                    state = state.without_claim(ref.uid)
+                    undone.append(ref)
+                else:
+                    with structlog.contextvars.bound_contextvars(claim=str(ref)):
+                        log.info("claim.unprepared", known=False)
+            if state is not loaded:
+                try:
+                    self._save(state)
+                except checkpoint_errors.CheckpointError as exc:
+                    # Undone, but still recorded: the kubelet retries, and undo is idempotent.
+                    for ref in undone:
+                        errors[ref.uid] = f"unprepare of {ref} failed: {exc}"
+                    return errors
+            for ref in undone:
+                with structlog.contextvars.bound_contextvars(claim=str(ref)):
+                    log.info("claim.unprepared", known=True)
         return errors
-
-    def _unprepare_one(
-        self, ref: claims.ClaimRef, state: model.Checkpoint
-    ) -> tuple[str, model.Checkpoint]:
-        prepared = state.claims.get(ref.uid)
-        try:
-            self._undo(prepared or _nothing(ref), state)
-        except _SIDE_EFFECT_ERRORS as exc:
-            log.error("claim.unprepare_failed", error=str(exc))
-            return f"unprepare of {ref} failed: {exc}", state
-        if prepared is not None:
-            state = state.without_claim(ref.uid)
-            self._save(state)
-        log.info("claim.unprepared", known=prepared is not None)
-        return "", state
 
     def reconcile(self) -> None:
         """Start-up: roll back interrupted prepares, remove what no checkpoint entry owns (CDI
         specs, claim directories, MIG instances this driver created; never an admin's)."""
-        with atomicfiles.locked(self.config.lock_path):
+        with self._lock:
             state = self._load()
             for prepared in list(state.claims.values()):
                 if prepared.state is model.PrepareState.STARTED:
@@ -233,12 +352,12 @@ class Preparer:
                 log.warning("claim_dir.orphan_removed", claim=uid)
 
     def prepared(self) -> list[model.PreparedClaim]:
-        with atomicfiles.locked(self.config.lock_path):
+        with self._lock:
             return list(self._load().claims.values())
 
     def owned_mig_uuids(self) -> set[str]:
         """The MIG instances this driver created for the claims prepared now."""
-        with atomicfiles.locked(self.config.lock_path):
+        with self._lock:
             return _owned_migs(self._load())
 
     def device_counts(self) -> dict[str, int]:
@@ -271,60 +390,16 @@ class Preparer:
 
     # -- one claim -----------------------------------------------------------------------
 
-    def _prepare(
-        self, claim: claims.AllocatedClaim, state: model.Checkpoint
-    ) -> tuple[tuple[model.PreparedDevice, ...], model.Checkpoint]:
-        uid = claim.ref.uid
-        existing = state.claims.get(uid)
-        if existing is not None and existing.state is model.PrepareState.COMPLETED:
-            return existing.devices, state
-        if existing is not None:
-            self._undo(existing, state)
+    def _forget(self, state: model.Checkpoint, uids: Sequence[model.ClaimUID]) -> None:
+        """Record that failed prepares left nothing. If even that cannot be written (a full
+        disk), the file keeps them ``PrepareStarted``, which the next prepare or start-up rolls
+        back again (undo is idempotent)."""
+        for uid in uids:
             state = state.without_claim(uid)
-        node = self._inventory.current(owned_mig_uuids=self._owned_migs(state))
-        plan = self._plan(claim, state, node)
-        # A driver root that is not ready fails the claim before any side effect.
-        driver = self._driver_edits()
-        planned = [device for device, _, _ in plan]
-        started = state.with_claim(_claim(claim.ref, model.PrepareState.STARTED, planned))
         try:
-            self._save(started)
-        except checkpoint_errors.CheckpointError as exc:  # e.g. a full disk: nothing done yet
-            raise claims.ClaimError(f"preparing claim {claim.ref} failed: {exc}") from exc
-        failpoints.hit("prepare.started-recorded")
-        done: list[model.PreparedDevice] = []
-        instances: list[hardware.MigInstance | None] = []
-        try:
-            for device, located, config in plan:
-                prepared, instance = self._isolate(device, located, config, claim.ref.uid)
-                done.append(prepared)
-                instances.append(instance)
-            failpoints.hit("prepare.isolated")
-            where = [located for _, located, _ in plan]
-            final = self._write_cdi(claim.ref, done, where, instances, driver)
-            failpoints.hit("prepare.cdi-written")
-            completed = state.with_claim(_claim(claim.ref, model.PrepareState.COMPLETED, final))
-            self._save(completed)
-        except (claims.ClaimError, *_SIDE_EFFECT_ERRORS) as exc:
-            self._undo(
-                _claim(claim.ref, model.PrepareState.STARTED, [*done, *planned[len(done) :]]),
-                started,
-            )
-            self._forget(state, uid)
-            if isinstance(exc, claims.ClaimError):
-                raise
-            raise claims.ClaimError(f"preparing claim {claim.ref} failed: {exc}") from exc
-        failpoints.hit("prepare.completed-recorded")
-        return tuple(final), completed
-
-    def _forget(self, state: model.Checkpoint, uid: claims.ClaimUID) -> None:
-        """Record that a failed prepare left nothing. If even that cannot be written (a full
-        disk), the file keeps ``PrepareStarted``, which the next prepare or start-up rolls back
-        again (undo is idempotent)."""
-        try:
-            self._save(state.without_claim(uid))
+            self._save(state)
         except checkpoint_errors.CheckpointError as exc:
-            log.warning("claim.rollback_not_recorded", claim=uid, error=str(exc))
+            log.warning("claim.rollback_not_recorded", claims=list(uids), error=str(exc))
 
     def _plan(
         self, claim: claims.AllocatedClaim, state: model.Checkpoint, node: inventory.Inventory
@@ -365,8 +440,10 @@ class Preparer:
         located: locating.LocatedDevice,
         config: types.Config | None,
         uid: str,
+        state: model.Checkpoint,
     ) -> tuple[model.PreparedDevice, hardware.MigInstance | None]:
-        """The device isolated as its type and config ask, and its MIG instance if it is one."""
+        """The device isolated as its type and config ask, and its MIG instance if it is one
+        (`state`: what every claim holds, for a daemon that fails to start)."""
         isolation = device.isolation
         instance = None
         mps_config = config.sharing if config is not None else None
@@ -386,7 +463,7 @@ class Preparer:
                 # One daemon per GPU serves all its shares; each client's compute is capped by
                 # CUDA_MPS_ACTIVE_THREAD_PERCENTAGE in its container, its memory by the quota.
                 spec = mps.DaemonSpec(id=f"gpu-{located.gpu.index}", devices=(located.gpu.uuid,))
-                attached = self._start_mps(spec, located.gpu.uuid, exclusive=True)
+                attached = self._start_mps(spec, located.gpu.uuid, exclusive=True, held=state)
                 isolation = dataclasses.replace(isolation, mps=attached)
         if isinstance(mps_config, sharing.MpsConfig) and not device.admin_access:
             target = device.mig_uuid or located.gpu.uuid
@@ -397,19 +474,19 @@ class Preparer:
                 pinned_memory=planning.pinned(mps_config, target),
             )
             whole = located.type is devicetypes.DeviceType.GPU
-            attached = self._start_mps(spec, located.gpu.uuid, exclusive=whole)
+            attached = self._start_mps(spec, located.gpu.uuid, exclusive=whole, held=state)
             isolation = dataclasses.replace(isolation, mps=attached)
         return dataclasses.replace(device, isolation=isolation), instance
 
     def _start_mps(
-        self, spec: mps.DaemonSpec, gpu_uuid: str, *, exclusive: bool
+        self, spec: mps.DaemonSpec, gpu_uuid: str, *, exclusive: bool, held: model.Checkpoint
     ) -> model.MpsAttachment:
         if exclusive:  # MPS needs the GPU in exclusive-process mode for everyone on it
             self.backend.set_compute_mode(gpu_uuid, hardware.ComputeMode.EXCLUSIVE_PROCESS)
         try:
             pipe = self.mps.ensure(spec)
         except mps.MpsError as exc:
-            if exclusive and not _held_by_others(self._last, "", _served_by(spec.id)):
+            if exclusive and not _held_by_others(held, "", _served_by(spec.id)):
                 self.backend.set_compute_mode(gpu_uuid, hardware.ComputeMode.DEFAULT)
             raise claims.ClaimError(str(exc)) from exc
         return model.MpsAttachment(
@@ -608,3 +685,24 @@ def _claim(
 
 def _nothing(ref: claims.ClaimRef) -> model.PreparedClaim:
     return _claim(ref, model.PrepareState.STARTED, ())
+
+
+@dataclasses.dataclass(frozen=True)
+class _Job:
+    """A claim planned in a batch, waiting for its side effects."""
+
+    claim: claims.AllocatedClaim
+    plan: list[tuple[model.PreparedDevice, locating.LocatedDevice, types.Config | None]]
+    driver: spec.ContainerEdits
+    """The driver's part of the claim's CDI spec."""
+    started: model.PreparedClaim
+    """Its ``PrepareStarted`` record: the planned devices."""
+
+
+def _failed(exc: Exception) -> Outcome:
+    """The outcome of a claim whose prepare raised `exc` (logged here)."""
+    if isinstance(exc, claims.ClaimError):
+        log.warning("claim.prepare_failed", error=str(exc))
+        return Outcome(error=str(exc))
+    log.error("claim.prepare_crashed", exc_info=exc)
+    return Outcome(error=f"internal error: {exc!r}")

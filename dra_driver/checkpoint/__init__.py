@@ -7,15 +7,17 @@ second plugin instance during a rolling update (sharing the file under the calle
 
 - `model`: the internal, version-free types (`Checkpoint`, `PreparedClaim`, `PreparedDevice`).
 - `v1`: the ``v1`` on-disk schema (TypedDicts) and its conversion to and from the model.
-- `scheme`: the envelope (kind, version, checksum) and the registry of versions; decoding picks the
-  version the file names, encoding always writes the newest.
+- `scheme`: the envelope (kind, version, checksum) and the registry of versions of
+  ``checkpoint.json``; decoding picks the version the file names, encoding writes the newest.
+- `v2`: the per-claim layout, ``checkpoint.d/<claim UID>.json`` (a claim as ``v1`` has it).
 - `store`: file I/O: `load` (fresh / loaded / other boot / corrupt), `save`, `current_boot_id`, and
-  `CheckpointFile`, the checkpoint kept in memory and read again only when the file was replaced.
+  `NodeCheckpoint`, the checkpoint in either layout, kept in memory and read again only when
+  another process wrote it.
 - `errors`: what can go wrong, by what the caller should do.
 
 It is our own versioned schema: never a serialized upstream or protobuf object.
 """
 
-from dra_driver.checkpoint import errors, model, scheme, store, v1
+from dra_driver.checkpoint import errors, model, scheme, store, v1, v2
 
-__all__ = ["errors", "model", "scheme", "store", "v1"]
+__all__ = ["errors", "model", "scheme", "store", "v1", "v2"]

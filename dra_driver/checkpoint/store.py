@@ -1,20 +1,19 @@
-"""Reading and writing ``<plugin dir>/checkpoint.json``.
+"""Reading and writing the node's checkpoint under ``<plugin dir>``.
 
-`load` runs at start-up; `save` after every change. The caller holds the node-wide ``flock``
-(``serialize.lock``) around a load-change-save, so two plugin instances never interleave. `save`
-is atomic and durable: a crash leaves either the old or the new checkpoint, never a torn one.
-
-`CheckpointFile` is how the prepare flow uses them: it keeps the checkpoint in memory and reads
-the file again only when someone else replaced it since this process last read or wrote it (its
-inode, size, modification or change time differ: every save is a new file renamed into place),
-and it encodes only the claims that changed (`scheme.Encoder`). A second plugin instance's write
-is therefore always seen, and a node with a thousand claims is not decoded on every call.
+Two layouts: ``checkpoint.json``, one file holding every claim (``v1``; `load` and `save` read and
+write it), and ``checkpoint.d/<claim UID>.json``, a file per claim (`v2`). `NodeCheckpoint` is how
+the prepare flow uses them: it reads either, writes the one it is given (`Layout`), keeps the
+checkpoint in memory between calls and writes only the claims that changed. The caller holds the
+node-wide lock (``serialize.lock``, `atomicfiles.NodeLock`) around a load-change-save, so two
+plugin instances never interleave. Writes are atomic: a crash leaves the old or the new content of
+each file, never a torn one.
 
 `load` never fails on the content of the file. A file from an earlier boot describes claims whose
 containers, MIG instances and daemons are gone with the reboot: it yields an empty checkpoint. A
 file that cannot be decoded is renamed aside (``checkpoint.json.corrupt-<unix time>``, kept as
 evidence) and also yields an empty checkpoint; the caller's start-up reconciliation then removes
-what no checkpoint entry owns (CDI spec files, MIG instances).
+what no checkpoint entry owns (CDI spec files, MIG instances). A claim's file in the directory is
+treated the same way, claim by claim.
 """
 
 from __future__ import annotations
@@ -23,12 +22,13 @@ import dataclasses
 import enum
 import os
 import pathlib
+import secrets
 import time
 
 import structlog
 
 from dra_driver import atomicfiles
-from dra_driver.checkpoint import errors, model, scheme
+from dra_driver.checkpoint import errors, model, scheme, v2
 
 FILE_NAME = "checkpoint.json"
 BOOT_ID_PATH = pathlib.Path("/proc/sys/kernel/random/boot_id")
@@ -96,7 +96,7 @@ def load(path: pathlib.Path, *, boot_id: str) -> LoadResult:
 
 
 def save(path: pathlib.Path, checkpoint: model.Checkpoint) -> None:
-    """Replace the checkpoint at `path` atomically and durably (mode 0600)."""
+    """Replace the ``v1`` checkpoint at `path` atomically and durably (mode 0600)."""
     try:
         atomicfiles.write_bytes(path, scheme.encode(checkpoint), mode=0o600)
     except OSError as err:
@@ -104,37 +104,162 @@ def save(path: pathlib.Path, checkpoint: model.Checkpoint) -> None:
     log.debug("checkpoint.saved", path=str(path), claims=len(checkpoint.claims))
 
 
-class CheckpointFile:
-    """The checkpoint at `path` as one process sees it; every call under the caller's ``flock``."""
+class Layout(enum.Enum):
+    """Where a `NodeCheckpoint` writes the checkpoint (it reads either)."""
 
-    def __init__(self, path: pathlib.Path, *, boot_id: str) -> None:
-        self.path = path
+    FILE = "v1"
+    """One file, ``checkpoint.json`` (`scheme`, ``v1``): what every release so far reads."""
+    DIRECTORY = "v2"
+    """A file per claim under ``checkpoint.d/`` (`v2`): a save writes what changed. Releases
+    before 0.2.0 cannot read it, so it is not the default until the release after 0.2.0."""
+
+
+class NodeCheckpoint:
+    """The node's checkpoint as one process sees it, in either layout; every call under `lock`.
+
+    It keeps the checkpoint in memory and reads the disk again only when another process wrote
+    it since: every save here leaves a new stamp in the lock file (`atomicfiles.NodeLock`), and a
+    plugin of a release that leaves no stamp (before 0.2.0) writes only ``checkpoint.json``,
+    whose `atomicfiles.identity` changes with every write. So a load costs one ``pread`` and one
+    ``stat`` unless something changed.
+
+    Both layouts are read, so that plugins writing different ones can hand the node to each other
+    during a rolling update, either way: ``checkpoint.json``, when it exists, holds the whole
+    checkpoint (the directory's files, if any, are left-overs); otherwise the directory does. A
+    save in one layout writes everything it holds first, then removes the other layout's files,
+    so a crash in between leaves ``checkpoint.json`` holding the same claims as the directory.
+
+    Saves are atomic (each file written beside and renamed into place) but not synced to the disk
+    (no ``fsync``): a process that dies leaves the kernel with what it wrote, and a power loss
+    or a kernel crash reboots the node, after which the checkpoint describes an earlier boot and
+    is discarded whole (`load`). Syncing would buy nothing and costs a millisecond per save.
+    """
+
+    def __init__(
+        self,
+        plugin_dir: pathlib.Path,
+        *,
+        boot_id: str,
+        lock: atomicfiles.NodeLock,
+        layout: Layout = Layout.FILE,
+    ) -> None:
+        self.file = plugin_dir / FILE_NAME
+        self.directory = plugin_dir / v2.DIRECTORY
         self.boot_id = boot_id
+        self.layout = layout
         self.checkpoint = model.Checkpoint(boot_id=boot_id)
         """What this process last read or wrote (for metrics, which take no lock)."""
-        self._seen: atomicfiles.Identity | bool | None = False
-        """The file's `atomicfiles.identity` when last read or written; False: read it again."""
+        self._lock = lock
+        self._seen: tuple[bytes, atomicfiles.Identity | None] | None = None
+        """The stamp and the file's identity when last read or written; None: read again."""
+        self._in_file = False
+        """The last load read ``checkpoint.json`` (the directory, if any, is stale)."""
+        self._on_disk: set[str] = set()
+        """Names of the directory's claim files as of the last load or save."""
         self._encoder = scheme.Encoder()
+        self._token = secrets.token_hex(8)
+        self._saves = 0
 
     def load(self) -> model.Checkpoint:
-        """The checkpoint as it is on disk now, read again only if the file was replaced."""
-        if self._seen is False or _identity(self.path) != self._seen:
-            self.checkpoint = load(self.path, boot_id=self.boot_id).checkpoint
-            self._seen = _identity(self.path)  # `load` may have set a corrupt file aside
+        """The checkpoint as it is on disk now, read again only if another process wrote it."""
+        seen = (self._lock.read_stamp(), _identity(self.file))
+        if seen == self._seen:
+            return self.checkpoint
+        self._on_disk = self._claim_files()
+        if seen[1] is not None:
+            self.checkpoint = load(self.file, boot_id=self.boot_id).checkpoint
+            self._in_file = True
+        else:
+            self.checkpoint = self._load_directory()
+            self._in_file = False
+        self._seen = (seen[0], _identity(self.file))  # `load` may have set a corrupt file aside
         return self.checkpoint
 
     def save(self, checkpoint: model.Checkpoint) -> None:
-        """Replace the file with `checkpoint`, atomically and durably (like `save`)."""
-        self._seen = False  # if the write fails half-way, read the file again next time
+        """Write `checkpoint` in `layout`, atomically; `errors.CheckpointIOError` if it fails
+        (then the disk may hold the old or, per claim, the new state: the next load reads it)."""
+        self._seen = None
         try:
-            atomicfiles.write_bytes(self.path, self._encoder.encode(checkpoint), mode=0o600)
+            if self.layout is Layout.FILE:
+                self._save_file(checkpoint)
+            else:
+                self._save_directory(checkpoint)
         except OSError as err:
-            raise errors.CheckpointIOError(
-                f"cannot write the checkpoint {self.path}: {err}"
-            ) from err
+            raise errors.CheckpointIOError(f"cannot write the checkpoint: {err}") from err
         self.checkpoint = checkpoint
-        self._seen = _identity(self.path)
-        log.debug("checkpoint.saved", path=str(self.path), claims=len(checkpoint.claims))
+        self._in_file = self.layout is Layout.FILE
+        self._saves += 1
+        stamp = f"{self._token} {self._saves}".encode()
+        try:
+            self._lock.write_stamp(stamp)
+        except OSError as err:  # saved, but other processes may not notice: they must re-read
+            raise errors.CheckpointIOError(f"cannot stamp {self._lock.path}: {err}") from err
+        self._seen = (stamp, _identity(self.file))
+        log.debug("checkpoint.saved", layout=self.layout.value, claims=len(checkpoint.claims))
+
+    def _save_file(self, checkpoint: model.Checkpoint) -> None:
+        content = self._encoder.encode(checkpoint)
+        atomicfiles.write_bytes(self.file, content, mode=0o600, durable=False)
+        for name in sorted(self._on_disk):  # the file holds everything now
+            atomicfiles.remove(self.directory / name, durable=False)
+            self._on_disk.discard(name)
+
+    def _save_directory(self, checkpoint: model.Checkpoint) -> None:
+        before = model.Checkpoint(boot_id=self.boot_id) if self._in_file else self.checkpoint
+        wanted = {v2.file_name(uid): claim for uid, claim in checkpoint.claims.items()}
+        self.directory.mkdir(mode=0o700, exist_ok=True)
+        for name, claim in wanted.items():
+            if before.claims.get(claim.uid) is not claim or name not in self._on_disk:
+                atomicfiles.write_bytes(
+                    self.directory / name,
+                    v2.encode(self.boot_id, claim),
+                    mode=0o600,
+                    durable=False,
+                )
+                self._on_disk.add(name)
+        for name in sorted(self._on_disk - wanted.keys()):
+            atomicfiles.remove(self.directory / name, durable=False)
+            self._on_disk.discard(name)
+        if self._in_file:  # the directory holds everything now
+            atomicfiles.remove(self.file, durable=False)
+
+    def _claim_files(self) -> set[str]:
+        try:
+            return {name for name in os.listdir(self.directory) if v2.is_claim_file(name)}
+        except FileNotFoundError:
+            return set()
+        except OSError as err:
+            raise errors.CheckpointIOError(f"cannot list {self.directory}: {err}") from err
+
+    def _load_directory(self) -> model.Checkpoint:
+        """The claims of this boot in the directory; corrupt files set aside, other boots' left
+        in `_on_disk` for the next save to remove."""
+        claims: dict[model.ClaimUID, model.PreparedClaim] = {}
+        other_boots = 0
+        for name in sorted(self._on_disk):
+            path = self.directory / name
+            try:
+                content = path.read_bytes()
+            except FileNotFoundError:
+                self._on_disk.discard(name)
+                continue
+            except OSError as err:
+                raise errors.CheckpointIOError(f"cannot read {path}: {err}") from err
+            try:
+                boot_id, claim = v2.decode(content, name=name)
+            except errors.CorruptCheckpointError as err:
+                _set_aside(path, err, boot_id=self.boot_id)
+                self._on_disk.discard(name)
+                continue
+            if boot_id == self.boot_id:
+                claims[claim.uid] = claim
+            else:
+                other_boots += 1
+        if other_boots:
+            log.warning(
+                "checkpoint.other_boot", path=str(self.directory), dropped_claims=other_boots
+            )
+        return model.Checkpoint(boot_id=self.boot_id, claims=claims)
 
 
 def _identity(path: pathlib.Path) -> atomicfiles.Identity | None:

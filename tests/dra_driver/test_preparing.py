@@ -12,6 +12,7 @@ interrupted prepare and of orphaned CDI specs.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 import os
 import pathlib
@@ -24,7 +25,7 @@ import pytest
 import structlog
 import structlog.testing
 
-from dra_driver import claims, hardware, preparing
+from dra_driver import atomicfiles, claims, hardware, preparing
 from dra_driver.backends.fake import backend as fake
 from dra_driver.backends.fake import mpscontrol
 from dra_driver.cdi import spec, writing
@@ -44,7 +45,12 @@ def gpus(tmp_path: pathlib.Path) -> fake.FakeBackend:
     )
 
 
-def _preparer(gpus: fake.FakeBackend, tmp_path: pathlib.Path, **publish: Any) -> preparing.Preparer:
+def _preparer(
+    gpus: fake.FakeBackend,
+    tmp_path: pathlib.Path,
+    layout: store.Layout = store.Layout.FILE,
+    **publish: Any,
+) -> preparing.Preparer:
     config = preparing.NodeConfig(
         node_name=NODE,
         driver_name=DRIVER,
@@ -52,13 +58,28 @@ def _preparer(gpus: fake.FakeBackend, tmp_path: pathlib.Path, **publish: Any) ->
         cdi_dir=tmp_path / "cdi",
         publish=settings.PublishSettings(**publish),
         real_gpus=False,
+        checkpoint_layout=layout,
     )
     return preparing.Preparer(gpus, config, boot_id="boot-1")
 
 
-@pytest.fixture
-def node(gpus: fake.FakeBackend, tmp_path: pathlib.Path) -> preparing.Preparer:
-    return _preparer(gpus, tmp_path)
+@pytest.fixture(params=list(store.Layout), ids=lambda layout: f"checkpoint-{layout.value}")
+def node(
+    gpus: fake.FakeBackend, tmp_path: pathlib.Path, request: pytest.FixtureRequest
+) -> preparing.Preparer:
+    """The prepare flow, once for each layout of the checkpoint."""
+    layout: store.Layout = request.param
+    return _preparer(gpus, tmp_path, layout)
+
+
+def on_disk(node: preparing.Preparer) -> store.NodeCheckpoint:
+    """The node's checkpoint as a second process sees it (in the layout the node writes)."""
+    return store.NodeCheckpoint(
+        node.config.plugin_dir,
+        boot_id=node.boot_id,
+        lock=atomicfiles.NodeLock(node.config.lock_path),
+        layout=node.config.checkpoint_layout,
+    )
 
 
 def claim(
@@ -294,9 +315,7 @@ def test_a_bad_claim_fails_alone_and_leaves_nothing(
     assert out["bad"].devices == ()
     assert out["good"].error == ""
     assert writing.claim_uids_with_specs(tmp_path / "cdi") == {"good"}
-    assert set(
-        store.load(tmp_path / "plugin" / "checkpoint.json", boot_id="boot-1").checkpoint.claims
-    ) == {"good"}
+    assert set(on_disk(node).load().claims) == {"good"}
 
 
 def test_a_device_held_by_another_claim_is_refused_but_distinct_shares_are_not(
@@ -411,10 +430,9 @@ def test_start_up_destroys_our_orphaned_mig_instances_but_never_an_admins(
         if i.profile_name == "1g.5gb" and i.placement.start == 3
     )
     # The checkpoint is lost (corrupt, set aside): u1's instance is now an orphan of ours.
-    checkpoint = tmp_path / "plugin" / "checkpoint.json"
-    state = store.load(checkpoint, boot_id="boot-1").checkpoint
-    store.save(checkpoint, state.without_claim(model.ClaimUID("u1")))
-    _preparer(gpus, tmp_path).reconcile()
+    disk = on_disk(node)
+    disk.save(disk.load().without_claim(model.ClaimUID("u1")))
+    _preparer(gpus, tmp_path, node.config.checkpoint_layout).reconcile()
     assert set(gpus.status(a100).mig_instances) == {admin, kept}
 
 
@@ -596,6 +614,114 @@ def test_every_event_of_a_prepare_and_an_unprepare_names_the_claim(
     events = [entry["event"] for entry in logs]
     for expected in ("mig.created", "cdi.spec_written", "claim.prepared", "claim.unprepared"):
         assert expected in events
-    per_claim = [entry for entry in logs if entry["event"] != "checkpoint.fresh"]  # the batch's
+    # The checkpoint is read and written once per batch: its events are the batch's.
+    per_claim = [entry for entry in logs if not entry["event"].startswith("checkpoint.")]
     assert {entry.get("claim") for entry in per_claim} == {"ns/claim-u1 (u1)"}  # one spelling
     assert not [entry for entry in logs if "claim_uid" in entry]
+
+
+def _recording_saves(
+    node: preparing.Preparer, monkeypatch: pytest.MonkeyPatch
+) -> list[model.Checkpoint]:
+    saves: list[model.Checkpoint] = []
+    real = node._save
+
+    def save(state: model.Checkpoint) -> None:
+        saves.append(state)
+        real(state)
+
+    monkeypatch.setattr(node, "_save", save)
+    return saves
+
+
+def _states(checkpoint: model.Checkpoint) -> dict[str, str]:
+    return {uid: claim.state.value for uid, claim in checkpoint.claims.items()}
+
+
+def test_a_batch_writes_the_checkpoint_once_per_phase(
+    node: preparing.Preparer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    saves = _recording_saves(node, monkeypatch)
+    share = {"device": "gpu-2-shared", "consumedCapacity": {"memory": "1Gi"}}
+    batch = [
+        claim("u1", {"device": "gpu-0"}),
+        claim("u2", {"device": "gpu-1-mig-1g5gb-6"}),
+        claim("u3", {**share, "shareID": "s3"}),
+        claim("u4", {**share, "shareID": "s4"}),
+    ]
+    out = node.prepare(batch)
+    assert {uid: outcome.error for uid, outcome in out.items()} == dict.fromkeys(out, "")
+    assert [_states(state) for state in saves] == [
+        dict.fromkeys(["u1", "u2", "u3", "u4"], "PrepareStarted"),
+        dict.fromkeys(["u1", "u2", "u3", "u4"], "PrepareCompleted"),
+    ]
+    assert node.prepare(batch) == {uid: dataclasses.replace(o, new=False) for uid, o in out.items()}
+    assert len(saves) == 2  # nothing new: nothing written
+    refs = [claims.ClaimRef("ns", f"claim-{uid}", claims.ClaimUID(uid)) for uid in out]
+    assert node.unprepare(refs) == dict.fromkeys(out, "")
+    assert [_states(state) for state in saves[2:]] == [{}]
+
+
+def test_a_claim_failing_mid_batch_is_undone_alone(
+    node: preparing.Preparer,
+    gpus: fake.FakeBackend,
+    tmp_path: pathlib.Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The second share's CDI spec cannot be written: its claim is undone, and the daemon that
+    the first share (prepared earlier in the same batch) uses keeps running."""
+    real = writing.write_claim_spec
+
+    def write(cdi_dir: pathlib.Path, uid: str, *args: Any, **kwargs: Any) -> Any:
+        if uid == "u2":
+            raise OSError(28, os.strerror(28))
+        return real(cdi_dir, uid, *args, **kwargs)
+
+    monkeypatch.setattr(writing, "write_claim_spec", write)
+    share = {"device": "gpu-2-shared", "consumedCapacity": {"memory": "1Gi", "cores": "30"}}
+    out = node.prepare(
+        [
+            claim("u1", {**share, "shareID": "s1"}),
+            claim("u2", {**share, "shareID": "s2"}),
+            claim("u3", {"device": "gpu-0"}),
+        ]
+    )
+    assert (
+        out["u2"].error
+        == "preparing claim ns/claim-u2 (u2) failed: [Errno 28] No space left on device"
+    )
+    assert out["u1"].error == out["u3"].error == ""
+    assert _states(on_disk(node).load()) == {"u1": "PrepareCompleted", "u3": "PrepareCompleted"}
+    assert writing.claim_uids_with_specs(tmp_path / "cdi") == {"u1", "u3"}
+    assert not (tmp_path / "plugin" / "claims" / "u2").exists()
+    assert (tmp_path / "plugin" / "mps" / "gpu-2").exists()  # u1 still uses it
+    assert gpus.status(gpus.gpus()[2].uuid).compute_mode is hardware.ComputeMode.EXCLUSIVE_PROCESS
+
+
+def test_a_batch_whose_outcomes_cannot_be_written_is_undone_whole(
+    node: preparing.Preparer,
+    gpus: fake.FakeBackend,
+    tmp_path: pathlib.Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    real, calls = node._save, []
+
+    def save(state: model.Checkpoint) -> None:
+        calls.append(state)
+        if len(calls) == 2:
+            raise checkpoint_errors.CheckpointIOError("cannot write PrepareCompleted: disk full")
+        real(state)
+
+    monkeypatch.setattr(node, "_save", save)
+    share = {"device": "gpu-2-shared", "shareID": "s1", "consumedCapacity": {"memory": "1Gi"}}
+    out = node.prepare([claim("u1", {"device": "gpu-0-mig-3g20gb-4"}), claim("u2", share)])
+    for uid in ("u1", "u2"):
+        assert out[uid].error == (
+            f"preparing claim ns/claim-{uid} ({uid}) failed: "
+            "cannot write PrepareCompleted: disk full"
+        )
+    assert gpus.status(gpus.gpus()[0].uuid).mig_instances == ()
+    assert not (tmp_path / "plugin" / "mps" / "gpu-2").exists()
+    assert writing.claim_uids_with_specs(tmp_path / "cdi") == set()
+    monkeypatch.undo()
+    assert node.prepared() == []

@@ -7,5 +7,5 @@ from dra_driver import checkpoint
 
 def test_all_public_members_are_exported() -> None:
     public = {name for name in vars(checkpoint) if not name.startswith("_")}
-    assert checkpoint.__all__ == ["errors", "model", "scheme", "store", "v1"]
+    assert checkpoint.__all__ == ["errors", "model", "scheme", "store", "v1", "v2"]
     assert set(checkpoint.__all__) == public

@@ -1,22 +1,26 @@
-"""`store.CheckpointFile`: the checkpoint kept in memory, the file read again only when replaced.
+"""`store.NodeCheckpoint`: the checkpoint kept in memory, read again only when another wrote it.
 
 Covers: the incremental encoder writes byte for byte what `scheme.encode` writes, for any sequence
-of checkpoints; a file saved by another writer (a second plugin instance) is read again, also when
-it has the same size; an unchanged file is not decoded again; a file removed or set aside as
-corrupt yields an empty checkpoint; a failed save makes the next load read the file.
+of checkpoints; a checkpoint saved by another writer (a second plugin instance, in either layout,
+or a plugin of a release before the stamp) is read again, also when it has the same size; an
+unchanged checkpoint is not decoded again; a directory save writes only what changed; a file
+removed or set aside as corrupt yields an empty checkpoint, a corrupt claim file loses that claim
+only, claim files of another boot are dropped; a failed save makes the next load read the disk;
+the node is handed over between the layouts both ways.
 """
 
 from __future__ import annotations
 
 import os
 import pathlib
+from typing import Any
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from dra_driver import atomicfiles
-from dra_driver.checkpoint import errors, model, scheme, store
+from dra_driver.checkpoint import errors, model, scheme, store, v2
 from tests.dra_driver.checkpoint import strategies
 
 BOOT = "boot-1"
@@ -59,54 +63,142 @@ def _claim(uid: str, name: str = "c") -> model.PreparedClaim:
     )
 
 
-def test_a_second_writer_is_seen(tmp_path: pathlib.Path) -> None:
-    path = tmp_path / store.FILE_NAME
-    ours = store.CheckpointFile(path, boot_id=BOOT)
-    theirs = store.CheckpointFile(path, boot_id=BOOT)
+def _node(directory: pathlib.Path, layout: store.Layout) -> store.NodeCheckpoint:
+    """A plugin instance's view: its own open lock file, as a second process would have."""
+    lock = atomicfiles.NodeLock(directory / "serialize.lock")
+    return store.NodeCheckpoint(directory, boot_id=BOOT, lock=lock, layout=layout)
+
+
+LAYOUTS = [store.Layout.FILE, store.Layout.DIRECTORY]
+
+
+@pytest.mark.parametrize("theirs_layout", LAYOUTS)
+@pytest.mark.parametrize("ours_layout", LAYOUTS)
+def test_a_second_writer_is_seen(
+    tmp_path: pathlib.Path, ours_layout: store.Layout, theirs_layout: store.Layout
+) -> None:
+    ours, theirs = _node(tmp_path, ours_layout), _node(tmp_path, theirs_layout)
     ours.save(ours.load().with_claim(_claim("u1", name="aaaa")))
-    # The same size, and most likely the same modification time: the inode tells them apart.
+    # The same size, and most likely the same modification time: the stamp tells them apart.
     theirs.save(theirs.load().with_claim(_claim("u1", name="bbbb")))
     assert ours.load().claims[model.ClaimUID("u1")].name == "bbbb"
     theirs.save(theirs.load().without_claim(model.ClaimUID("u1")))
     assert ours.load().claims == {}
 
 
-def test_an_unchanged_file_is_not_decoded_again(
-    tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch
+def test_a_writer_of_an_earlier_release_is_seen(tmp_path: pathlib.Path) -> None:
+    """A plugin before 0.2.0 leaves no stamp; it only ever replaces ``checkpoint.json``."""
+    ours = _node(tmp_path, store.Layout.DIRECTORY)
+    ours.save(ours.load().with_claim(_claim("u1")))
+    earlier = ours.load().with_claim(_claim("u2"))
+    store.save(tmp_path / store.FILE_NAME, earlier)  # what the earlier release does
+    assert set(ours.load().claims) == {"u1", "u2"}
+    ours.save(ours.load().without_claim(model.ClaimUID("u1")))
+    assert not (tmp_path / store.FILE_NAME).exists()  # handed back to the directory
+    assert sorted(p.name for p in ours.directory.iterdir()) == ["u2.json"]
+
+
+@pytest.mark.parametrize("layout", LAYOUTS)
+def test_an_unchanged_checkpoint_is_not_decoded_again(
+    tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch, layout: store.Layout
 ) -> None:
-    file = store.CheckpointFile(tmp_path / store.FILE_NAME, boot_id=BOOT)
-    file.save(file.load().with_claim(_claim("u1")))
+    node = _node(tmp_path, layout)
+    node.save(node.load().with_claim(_claim("u1")))
     decoded: list[bytes] = []
     monkeypatch.setattr(scheme, "decode", decoded.append)
-    assert set(file.load().claims) == {"u1"}
-    assert set(file.load().claims) == {"u1"}
+    monkeypatch.setattr(v2, "decode", lambda content, name: decoded.append(content))
+    assert set(node.load().claims) == {"u1"}
+    assert set(node.load().claims) == {"u1"}
     assert decoded == []
+
+
+def test_a_directory_save_writes_only_the_claims_that_changed(
+    tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    node = _node(tmp_path, store.Layout.DIRECTORY)
+    node.save(node.load().with_claim(_claim("u1")).with_claim(_claim("u2")))
+    written: list[str] = []
+    write = atomicfiles.write_bytes
+
+    def recording(path: pathlib.Path, data: bytes, **kwargs: Any) -> None:
+        written.append(path.name)
+        write(path, data, **kwargs)
+
+    monkeypatch.setattr(atomicfiles, "write_bytes", recording)
+    node.save(node.load().with_claim(_claim("u3")).without_claim(model.ClaimUID("u1")))
+    assert written == ["u3.json"]
+    assert sorted(p.name for p in node.directory.iterdir()) == ["u2.json", "u3.json"]
 
 
 def test_a_removed_or_corrupt_file_is_an_empty_checkpoint(tmp_path: pathlib.Path) -> None:
     path = tmp_path / store.FILE_NAME
-    file = store.CheckpointFile(path, boot_id=BOOT)
-    file.save(file.load().with_claim(_claim("u1")))
+    node = _node(tmp_path, store.Layout.FILE)
+    node.save(node.load().with_claim(_claim("u1")))
     path.unlink()
-    assert file.load().claims == {}
-    file.save(file.load().with_claim(_claim("u2")))
+    assert node.load().claims == {}
+    node.save(node.load().with_claim(_claim("u2")))
     path.write_bytes(b"not json")
-    assert file.load().claims == {}
-    assert [p.name.startswith(f"{store.FILE_NAME}.corrupt-") for p in tmp_path.iterdir()] == [True]
+    assert node.load().claims == {}
+    left = [p.name for p in tmp_path.iterdir() if p.name.startswith(store.FILE_NAME)]
+    assert len(left) == 1
+    assert left[0].startswith(f"{store.FILE_NAME}.corrupt-")
 
 
-def test_a_failed_save_reads_the_file_again(
-    tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch
+def test_a_corrupt_claim_file_loses_that_claim_only(tmp_path: pathlib.Path) -> None:
+    node = _node(tmp_path, store.Layout.DIRECTORY)
+    node.save(node.load().with_claim(_claim("u1")).with_claim(_claim("u2")))
+    (node.directory / "u1.json").write_bytes(b'{"kind": "GpuDraCheckpointClaim"')
+    reader = _node(tmp_path, store.Layout.DIRECTORY)
+    assert set(reader.load().claims) == {"u2"}
+    names = sorted(p.name for p in node.directory.iterdir())
+    assert names[0].startswith("u1.json.corrupt-")
+    assert names[1:] == ["u2.json"]
+
+
+def test_claim_files_of_another_boot_are_dropped_and_removed(tmp_path: pathlib.Path) -> None:
+    before = _node(tmp_path, store.Layout.DIRECTORY)
+    before.save(before.load().with_claim(_claim("u1")))
+    lock = atomicfiles.NodeLock(tmp_path / "serialize.lock")
+    after = store.NodeCheckpoint(
+        tmp_path, boot_id="boot-2", lock=lock, layout=store.Layout.DIRECTORY
+    )
+    assert after.load().claims == {}
+    after.save(after.load().with_claim(_claim("u2")))
+    assert sorted(p.name for p in after.directory.iterdir()) == ["u2.json"]
+
+
+@pytest.mark.parametrize("layout", LAYOUTS)
+def test_a_failed_save_reads_the_disk_again(
+    tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch, layout: store.Layout
 ) -> None:
-    path = tmp_path / store.FILE_NAME
-    file = store.CheckpointFile(path, boot_id=BOOT)
-    file.save(file.load().with_claim(_claim("u1")))
+    node = _node(tmp_path, layout)
+    node.save(node.load().with_claim(_claim("u1")))
 
     def full(*args: object, **kwargs: object) -> None:
         raise OSError(28, os.strerror(28))
 
     monkeypatch.setattr(atomicfiles, "write_bytes", full)
     with pytest.raises(errors.CheckpointIOError, match="No space left"):
-        file.save(file.load().with_claim(_claim("u2")))
+        node.save(node.load().with_claim(_claim("u2")))
     monkeypatch.undo()
-    assert set(file.load().claims) == {"u1"}
+    assert set(node.load().claims) == {"u1"}
+
+
+@pytest.mark.parametrize(
+    ("first", "then"),
+    [(store.Layout.FILE, store.Layout.DIRECTORY), (store.Layout.DIRECTORY, store.Layout.FILE)],
+)
+def test_the_node_is_handed_over_between_layouts(
+    tmp_path: pathlib.Path, first: store.Layout, then: store.Layout
+) -> None:
+    """A rolling update either way: the new writer reads the old layout, writes its own, and
+    removes the old one's files; the old writer, if it runs on, reads the new layout."""
+    old, new = _node(tmp_path, first), _node(tmp_path, then)
+    old.save(old.load().with_claim(_claim("u1")).with_claim(_claim("u2")))
+    new.save(new.load().with_claim(_claim("u3")))
+    assert set(old.load().claims) == {"u1", "u2", "u3"}
+    assert (tmp_path / store.FILE_NAME).exists() is (then is store.Layout.FILE)
+    on_disk = sorted(p.name for p in new.directory.iterdir()) if new.directory.exists() else []
+    assert on_disk == ([] if then is store.Layout.FILE else ["u1.json", "u2.json", "u3.json"])
+    old.save(old.load().without_claim(model.ClaimUID("u2")))
+    assert set(new.load().claims) == {"u1", "u3"}
