@@ -135,7 +135,10 @@ class GpuStatus:
 
 @dataclasses.dataclass(frozen=True)
 class HealthEvent:
-    """Why a GPU is unhealthy: the last critical event (an XID error, the GPU lost)."""
+    """Why a GPU is unhealthy: the event that made it so (a fatal XID error, the GPU lost).
+
+    Decided by `dra_driver.health` (which XIDs count, when a GPU is healthy again).
+    """
 
     gpu_uuid: str
     xid: int
@@ -143,6 +146,11 @@ class HealthEvent:
     message: str
     time: float
     """Unix time of the event."""
+
+    @property
+    def lost(self) -> bool:
+        """The GPU stopped answering (fell off the bus, NVML_ERROR_GPU_IS_LOST)."""
+        return self.xid == 0
 
 
 def overlapping(placement: Placement, others: Iterable[Placement]) -> list[Placement]:

@@ -11,6 +11,9 @@
 | ``gpu_dra_driver_root_ready`` | | 1 when containers get the whole NVIDIA driver, else 0 (the log says why) |
 | ``gpu_dra_api_errors_total`` | component | failed API-server requests (and failed passes) that were \
 logged and will be retried: prepare (claim GETs), sweep, publisher, driver-check |
+| ``gpu_dra_xid_errors_total`` | gpu, xid | XID errors NVML reported per GPU (UUID) and code, ignored ones too |
+| ``gpu_dra_ecc_errors_total`` | gpu, type | ECC error events per GPU: single (corrected), double |
+| ``gpu_dra_health_events_dropped_total`` | reason | health events for a GPU this node does not publish (unknown-gpu) or for no GPU (no-gpu) |
 """
 
 from __future__ import annotations
@@ -65,6 +68,31 @@ class Metrics:
             ["component"],
             registry=self.registry,
         )
+
+        self.xid_errors = prometheus_client.Counter(
+            "gpu_dra_xid_errors",
+            "XID errors reported by NVML, per GPU and XID (application XIDs included)",
+            ["gpu", "xid"],
+            registry=self.registry,
+        )
+        self.ecc_errors = prometheus_client.Counter(
+            "gpu_dra_ecc_errors",
+            "ECC error events per GPU: single (corrected) or double (uncorrectable)",
+            ["gpu", "type"],
+            registry=self.registry,
+        )
+        self.health_events_dropped = prometheus_client.Counter(
+            "gpu_dra_health_events_dropped",
+            "health events dropped: for a GPU this node does not publish, or for no GPU",
+            ["reason"],
+            registry=self.registry,
+        )
+
+    def count_xid(self, gpu_uuid: str, xid: int) -> None:
+        self.xid_errors.labels(gpu_uuid, str(xid)).inc()
+
+    def count_ecc(self, gpu_uuid: str, kind: str) -> None:
+        self.ecc_errors.labels(gpu_uuid, kind).inc()
 
     @contextlib.contextmanager
     def call(self, operation: str) -> Iterator[None]:

@@ -9,11 +9,12 @@ lives in a JSON file, so that every code path of the driver runs without a GPU.
 from __future__ import annotations
 
 import pathlib
-from collections.abc import Hashable, Mapping, Sequence
+from collections.abc import Hashable, Sequence
 from typing import Protocol
 
 from dra_driver import hardware
 from dra_driver.backends import errors
+from dra_driver.health import sources
 
 __all__ = ["GpuBackend", "errors", "open_backend"]
 
@@ -52,8 +53,9 @@ class GpuBackend(Protocol):
 
     def set_timeslice(self, gpu_uuid: str, interval: hardware.TimesliceInterval) -> None: ...
 
-    def unhealthy(self) -> Mapping[str, hardware.HealthEvent]:
-        """GPUs that are unhealthy now, by UUID, with the event that made them so."""
+    def health_events(self) -> sources.EventSource:
+        """A new source of the GPUs' health events (XID, ECC, lost), for the health watcher's
+        thread only (`dra_driver.health.watching`); nothing is registered before its `open`."""
         ...
 
     def close(self) -> None:

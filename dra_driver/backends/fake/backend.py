@@ -2,20 +2,23 @@
 
 It refuses what NVML refuses: a MIG instance on a GPU whose MIG mode is off, at a placement the
 profile does not allow, overlapping an existing instance, or past the profile's instance limit; a
-MIG mode change while instances exist. So the driver's error paths run on CPU too.
+MIG mode change while instances exist. So the driver's error paths run on CPU too. Health events
+(XID, ECC, a lost GPU) are queued in the state file by any process and taken by the plugin's
+health watcher (`events`).
 """
 
 from __future__ import annotations
 
 import pathlib
 import time
-from collections.abc import Hashable, Mapping, Sequence
+from collections.abc import Hashable, Sequence
 
 import structlog
 
 from dra_driver import hardware
 from dra_driver.backends import errors
-from dra_driver.backends.fake import specs, state
+from dra_driver.backends.fake import events, specs, state
+from dra_driver.health import sources
 
 log = structlog.get_logger(__name__)
 
@@ -128,25 +131,49 @@ class FakeBackend:
         with self._store.transaction() as current:
             current["gpus"][gpu_uuid]["timeslice"] = interval.name
 
-    def unhealthy(self) -> Mapping[str, hardware.HealthEvent]:
-        health = self._store.read()["health"]
-        return {
-            uuid: hardware.HealthEvent(uuid, item["xid"], item["message"], item["time"])
-            for uuid, item in health.items()
-        }
+    def health_events(self) -> sources.EventSource:
+        """The events queued by `inject_xid`, `inject_ecc` and `lose_gpu` (see `events`)."""
+        return events.FakeEventSource(self._store)
 
     def inject_xid(self, gpu_uuid: str, xid: int, message: str = "") -> None:
-        """Make a GPU unhealthy, as an XID error would (tests and demos)."""
-        self._gpu(gpu_uuid)
-        text = message or f"XID {xid}"
-        with self._store.transaction() as current:
-            current["health"][gpu_uuid] = {"xid": xid, "message": text, "time": time.time()}
+        """An XID error, as NVML would report it (tests and demos). Any UUID may be named: one
+        the node does not have plays an event NVML sends for a GPU the node does not publish."""
+        self._queue(gpu_uuid, sources.EventKind.XID, xid=xid, message=message)
         log.warning("fake.xid", gpu=gpu_uuid, xid=xid)
 
-    def clear_health(self, gpu_uuid: str) -> None:
-        """The GPU is healthy again (after a reset)."""
+    def inject_ecc(self, gpu_uuid: str, *, double_bit: bool) -> None:
+        """A single-bit (corrected) or double-bit (uncorrectable) ECC error."""
+        kind = sources.EventKind.DOUBLE_BIT_ECC if double_bit else sources.EventKind.SINGLE_BIT_ECC
+        self._queue(gpu_uuid, kind)
+
+    def lose_gpu(self, gpu_uuid: str) -> None:
+        """The GPU falls off the bus: it stops answering until `reset_gpu`."""
+        self._gpu(gpu_uuid)
         with self._store.transaction() as current:
-            current["health"].pop(gpu_uuid, None)
+            if gpu_uuid not in current["lost"]:
+                current["lost"].append(gpu_uuid)
+        self._queue(gpu_uuid, sources.EventKind.LOST)
+        log.warning("fake.gpu_lost", gpu=gpu_uuid)
+
+    def reset_gpu(self, gpu_uuid: str) -> None:
+        """A GPU reset: a lost GPU answers again (what it recorded before is not undone)."""
+        self._gpu(gpu_uuid)
+        with self._store.transaction() as current:
+            current["lost"] = [uuid for uuid in current["lost"] if uuid != gpu_uuid]
+        log.info("fake.gpu_reset", gpu=gpu_uuid)
+
+    def _queue(
+        self, gpu_uuid: str, kind: sources.EventKind, *, xid: int = 0, message: str = ""
+    ) -> None:
+        item: state.EventState = {
+            "gpu": gpu_uuid,
+            "kind": kind.value,
+            "xid": xid,
+            "message": message,
+            "time": time.time(),
+        }
+        with self._store.transaction() as current:
+            current["events"] = [*current["events"], item][-state.MAX_EVENTS :]
 
     def close(self) -> None:
         pass

@@ -1,4 +1,4 @@
-"""The fake backend's mutable GPU state (MIG mode and instances, compute mode, time-slice).
+"""The fake backend's mutable GPU state (MIG mode and instances, compute mode, time-slice, health).
 
 Kept in a JSON file under the plugin dir so that a restarted plugin, a second plugin instance and
 the tests all see the same "hardware". Every change is a read-modify-write under an `flock`, written
@@ -45,18 +45,28 @@ class GpuState(TypedDict):
     instances: list[InstanceState]
 
 
-class HealthState(TypedDict):
+class EventState(TypedDict):
+    gpu: str
+    kind: str
+    """A `health.sources.EventKind` value."""
     xid: int
     message: str
     time: float
+
+
+MAX_EVENTS = 1024
+"""Events not yet taken by a watcher are kept up to this many (the oldest are dropped), as
+NVML's event queue is bounded too."""
 
 
 class State(TypedDict):
     version: int
     nextSerial: int
     gpus: dict[str, GpuState]
-    health: dict[str, HealthState]
-    """Injected health events by GPU UUID (tests: `FakeBackend.inject_xid`)."""
+    events: list[EventState]
+    """Health events not yet taken by a watcher (tests: `FakeBackend.inject_xid`), oldest first."""
+    lost: list[str]
+    """GPUs that do not answer (`FakeBackend.lose_gpu`) until reset (`FakeBackend.reset_gpu`)."""
 
 
 def power_on() -> GpuState:
@@ -142,10 +152,17 @@ class Store:
     def _normalize(self, raw: Any) -> State:
         raw_gpus = raw.get("gpus", {}) if isinstance(raw, dict) else {}
         next_serial = raw.get("nextSerial", 1) if isinstance(raw, dict) else 1
-        raw_health = raw.get("health", {}) if isinstance(raw, dict) else {}
+        raw_events = raw.get("events", []) if isinstance(raw, dict) else []
+        raw_lost = raw.get("lost", []) if isinstance(raw, dict) else []
         return {
             "version": VERSION,
             "nextSerial": next_serial if isinstance(next_serial, int) else 1,
             "gpus": {uuid: raw_gpus.get(uuid) or power_on() for uuid in self._uuids},
-            "health": {uuid: raw_health[uuid] for uuid in self._uuids if uuid in raw_health},
+            "events": [e for e in raw_events if _is_event(e)][-MAX_EVENTS:],
+            "lost": [uuid for uuid in self._uuids if uuid in raw_lost],
         }
+
+
+def _is_event(item: Any) -> bool:
+    keys = EventState.__annotations__
+    return isinstance(item, dict) and set(item) == set(keys)

@@ -6,6 +6,7 @@
 - `translating`: `NVMLError` → `backends.errors`, the one place NVML codes get a meaning;
 - `naming`: readable brands, architectures and MIG profile names;
 - `sysfs`: PCI bus ID, PCIe root and NUMA node;
+- `events`: XID and ECC events (an NVML event set) for the health watcher;
 - `timeslicing`: ``nvidia-smi compute-policy`` for time-slices;
 - `selfcheck`: ``python -m dra_driver.backends.nvml.selfcheck`` on a GPU machine.
 

@@ -5,7 +5,8 @@ isolation managers call the rest. `pynvml` is imported when the backend is built
 module is imported, so CPU-only machines need neither `pynvml` nor the driver. GPUs are discovered
 once (`discovery`) and their NVML handles cached by UUID: looking handles up by UUID can take
 seconds under load. Every NVML call runs inside `translating.nvml_errors`, so callers only ever see
-`errors.BackendError` subclasses.
+`errors.BackendError` subclasses. Health events come from an NVML event set that the health
+watcher's thread opens through `health_events` (`events`, which says what its errors mean).
 
 Time-slice: NVML has no getter for the compute-policy time-slice, so `status()` reports the level
 this backend last set (``DEFAULT`` until then) and `set_timeslice` runs ``nvidia-smi``
@@ -18,14 +19,15 @@ import importlib
 import os
 import pathlib
 import types
-from collections.abc import Hashable, Mapping, Sequence
+from collections.abc import Hashable, Sequence
 
 import structlog
 
 from dra_driver import hardware
 from dra_driver.backends import errors
-from dra_driver.backends.nvml import discovery, instances, timeslicing, translating
+from dra_driver.backends.nvml import discovery, events, instances, timeslicing, translating
 from dra_driver.backends.nvml.translating import Operation
+from dra_driver.health import sources
 
 log = structlog.get_logger(__name__)
 
@@ -207,12 +209,9 @@ class NvmlBackend:
         self._timeslices[gpu_uuid] = interval
         log.info("nvml.timeslice.set", gpu_uuid=gpu_uuid, interval=interval.name)
 
-    def unhealthy(self) -> Mapping[str, hardware.HealthEvent]:
-        """Not watched yet: NVML XID events need an event-set thread (``nvmlEventSetWait``).
-
-        Until that exists, real GPUs are reported healthy; the fake backend injects events.
-        """
-        return {}
+    def health_events(self) -> sources.EventSource:
+        """NVML's XID and ECC events of the discovered GPUs (see `events`)."""
+        return events.NvmlEventSource.of(self._nvml, list(self._found.values()))
 
     def close(self) -> None:
         """Shut NVML down; idempotent. A failing shutdown is logged, not raised."""

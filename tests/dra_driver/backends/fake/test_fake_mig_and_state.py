@@ -4,7 +4,9 @@ Covers: create at an allowed placement, refusals (MIG off, placement not allowed
 overlap, instance cap, non-MIG GPU, mode change while instances exist), destroy and destroy of a
 missing instance, compute mode and time-slice, and state shared through the JSON file between two
 backend objects (a restarted or second plugin process); the file read only when it changed and
-written only when something changed, and `mig_version` changing with every write by anyone.
+written only when something changed, and `mig_version` changing with every write by anyone;
+health events (XID, ECC, a lost GPU) queued by one process and taken once by another's event
+source, and a lost GPU answering again after a reset.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import pytest
 from dra_driver import hardware
 from dra_driver.backends import errors
 from dra_driver.backends.fake import backend
+from dra_driver.health import sources
 
 P = hardware.Placement
 
@@ -128,17 +131,31 @@ def test_state_of_gpus_no_longer_in_the_spec_is_dropped(tmp_path: pathlib.Path) 
     assert old.gpus()[1].uuid not in text
 
 
-def test_health_events_are_injected_and_cleared_through_the_state_file(
+def test_health_events_are_queued_in_the_state_file_and_taken_once(
     tmp_path: pathlib.Path,
 ) -> None:
     plugin, test = _a100(tmp_path), _a100(tmp_path)
     uuid = test.gpus()[1].uuid
-    assert plugin.unhealthy() == {}
+    events = plugin.health_events()
+    events.open()
+    assert events.wait(0.01) == []
     test.inject_xid(uuid, 79, "GPU has fallen off the bus")
-    (event,) = plugin.unhealthy().values()
-    assert (event.gpu_uuid, event.xid, event.message) == (uuid, 79, "GPU has fallen off the bus")
-    test.clear_health(uuid)
-    assert plugin.unhealthy() == {}
+    test.inject_ecc(uuid, double_bit=True)
+    test.inject_xid("GPU-not-here", 13)
+    taken = events.wait(1.0)
+    assert [(e.gpu_uuid, e.kind, e.xid, e.detail) for e in taken] == [
+        (uuid, sources.EventKind.XID, 79, "GPU has fallen off the bus"),
+        (uuid, sources.EventKind.DOUBLE_BIT_ECC, 0, ""),
+        ("GPU-not-here", sources.EventKind.XID, 13, ""),
+    ]
+    assert events.wait(0.01) == []
+    assert events.probe(uuid)
+    test.lose_gpu(uuid)
+    assert [(e.gpu_uuid, e.kind) for e in events.wait(1.0)] == [(uuid, sources.EventKind.LOST)]
+    assert not events.probe(uuid)
+    test.reset_gpu(uuid)
+    assert events.probe(uuid)
+    events.close()
 
 
 def test_the_file_is_read_only_when_replaced_and_written_only_on_a_change(

@@ -94,6 +94,10 @@ class Gpu:
     mig_pending: int = 0
     compute_mode: int = 0
     gpu_instances: dict[int, GpuInstance] = dataclasses.field(default_factory=dict)
+    event_types: int = 0b1011
+    """Events the GPU can report (``nvmlDeviceGetSupportedEventTypes``): XID, both ECC kinds."""
+    lost: bool = False
+    """Fallen off the bus: calls on it answer GPU_IS_LOST."""
 
     def profile_by_id(self, profile_id: int) -> Profile:
         for profile in self.profiles:

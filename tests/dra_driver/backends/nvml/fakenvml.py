@@ -50,6 +50,10 @@ class FakeNvml:
         self.placements_need_mig_mode = placements_need_mig_mode
         self.mig_change_needs_reset = mig_change_needs_reset
         self.initialized = 0
+        self.event_sets: dict[int, list[fakegpus.Gpu]] = {}
+        """Open event sets: the GPUs registered in each."""
+        self.events: list[types.SimpleNamespace] = []
+        """Events NVML has for the event sets, oldest first (`emit`)."""
         self.calls: list[str] = []
         self._failures: dict[str, list[str]] = {}
 
@@ -58,6 +62,20 @@ class FakeNvml:
     def fail(self, function: str, error: str, *, times: int = 1) -> None:
         """Make the next `times` calls of `function` raise the NVML error named `error`."""
         self._failures.setdefault(function, []).extend([error] * times)
+
+    def emit(
+        self, gpu: fakegpus.Gpu, event_type: int, data: int = 0, *, gi: int = 0xFFFFFFFF
+    ) -> None:
+        """The driver has an event of `gpu` (an XID `data`) for the sets it is registered in."""
+        self.events.append(
+            types.SimpleNamespace(
+                device=gpu,
+                eventType=event_type,
+                eventData=data,
+                gpuInstanceId=gi,
+                computeInstanceId=gi,
+            )
+        )
 
     def module(self) -> types.ModuleType:
         """A module object with pynvml's names, for ``sys.modules["pynvml"]``."""
@@ -119,7 +137,46 @@ class FakeNvml:
         raise fakecodes.nvml_error("NOT_FOUND")
 
     def nvmlDeviceGetUUID(self, handle: fakegpus.Gpu | fakegpus.MigDevice) -> str:
+        if getattr(handle, "lost", False):
+            raise fakecodes.nvml_error("GPU_IS_LOST")
         return handle.uuid
+
+    # --- events -------------------------------------------------------------------------------
+
+    def nvmlEventSetCreate(self) -> int:
+        event_set = len(self.event_sets) + 1
+        self.event_sets[event_set] = []
+        return event_set
+
+    def nvmlDeviceGetSupportedEventTypes(self, handle: fakegpus.Gpu) -> int:
+        if handle.lost:
+            raise fakecodes.nvml_error("GPU_IS_LOST")
+        if not handle.event_types:
+            raise fakecodes.nvml_error("NOT_SUPPORTED")
+        return handle.event_types
+
+    def nvmlDeviceRegisterEvents(
+        self, handle: fakegpus.Gpu, eventTypes: int, eventSet: int
+    ) -> None:
+        if handle.lost:
+            raise fakecodes.nvml_error("GPU_IS_LOST")
+        if eventTypes & ~handle.event_types:
+            raise fakecodes.nvml_error("NOT_SUPPORTED")
+        self.event_sets[eventSet].append(handle)
+
+    def nvmlEventSetWait_v2(self, eventSet: int, timeoutms: int) -> types.SimpleNamespace:
+        """The oldest event of a registered GPU; TIMEOUT at once when there is none (no clock)."""
+        registered = self.event_sets[eventSet]
+        if any(gpu.lost for gpu in registered):
+            raise fakecodes.nvml_error("GPU_IS_LOST")
+        for event in self.events:
+            if any(event.device is gpu for gpu in registered):
+                self.events.remove(event)
+                return event
+        raise fakecodes.nvml_error("TIMEOUT")
+
+    def nvmlEventSetFree(self, eventSet: int) -> None:
+        del self.event_sets[eventSet]
 
     def nvmlDeviceGetMinorNumber(self, handle: fakegpus.Gpu) -> int:
         return handle.minor
