@@ -2,16 +2,19 @@
 
 Covers: what is marked is kept across a restart in the same boot and dropped on another boot;
 the first reason stays, a lost GPU is lost whatever came before; an unreadable file is an empty
-ledger (logged); clear requests are taken once; without a directory nothing is written.
+ledger (logged); clear requests are taken once; without a directory nothing is written; the admin's
+``python -m dra_driver.health clear`` makes the request (and refuses what is not a GPU UUID).
 """
 
 from __future__ import annotations
 
 import pathlib
 
+import pytest
 from structlog.testing import capture_logs
 
 from dra_driver import hardware
+from dra_driver.health import __main__ as health_cli
 from dra_driver.health import ledger
 
 
@@ -53,3 +56,17 @@ def test_clear_requests_are_taken_once(tmp_path: pathlib.Path) -> None:
     assert book.take_clear_requests() == {"GPU-a", "*"}
     assert book.take_clear_requests() == set()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["unrelated"]
+
+
+def test_the_clear_command_makes_the_request_the_ledger_takes(tmp_path: pathlib.Path) -> None:
+    assert health_cli.main(["clear", "GPU-a", "--plugin-dir", str(tmp_path)]) == 0
+    assert health_cli.main(["clear", "all", "--plugin-dir", str(tmp_path)]) == 0
+    book = ledger.Ledger(tmp_path / ledger.DIRECTORY, boot_id="b")
+    assert book.take_clear_requests() == {"GPU-a", "*"}
+
+
+def test_the_clear_command_refuses_what_is_not_a_gpu(tmp_path: pathlib.Path) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        health_cli.main(["clear", "../etc", "--plugin-dir", str(tmp_path)])
+    assert exit_info.value.code == 2
+    assert not (tmp_path / ledger.DIRECTORY).exists()
