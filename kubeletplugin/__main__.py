@@ -35,6 +35,7 @@ from dra_driver.driverroot import errors as driverroot_errors
 from dra_driver.slices import settings as slice_settings
 from kubeletplugin import (
     claimfetching,
+    devicemetrics,
     draservice,
     health,
     healthwatching,
@@ -43,6 +44,7 @@ from kubeletplugin import (
     podclaims,
     publishing,
     registration,
+    reservations,
     serving,
     settings,
     sharemetrics,
@@ -100,9 +102,9 @@ def run(
     publish = _publish_settings(config.publishing, mode)
     preparer = open_preparer(config, backend=backend, api=api, publish=publish)
     driver = preparer.driver
-    fetcher = claimfetching.ClaimFetcher(api, api_version=api_version)
-    stats = metrics.Metrics()
-    stats.registry.register(sharemetrics.ShareCollector(preparer.shared_claims))
+    pods = reservations.Reservations()
+    fetcher = claimfetching.ClaimFetcher(api, api_version=api_version, on_read=pods.record)
+    stats = open_metrics(preparer, backend=backend, pods=pods)
     board = health.Board()
     publisher = publishing.Publisher(
         client=api,
@@ -191,6 +193,26 @@ def run(
         servers.stop()
         publisher.join()
         log.info("plugin.stopped")
+
+
+def open_metrics(
+    preparer: preparing.Preparer,
+    *,
+    backend: backends.GpuBackend,
+    pods: reservations.Reservations,
+) -> metrics.Metrics:
+    """The plugin's metrics, with the collectors that read the node's state at scrape time: the
+    shares' accounting, and each prepared device with its pods (`pods`, fed by the claim reads)."""
+    stats = metrics.Metrics()
+    stats.registry.register(sharemetrics.ShareCollector(preparer.shared_claims))
+    stats.registry.register(
+        devicemetrics.DeviceInfoCollector(
+            preparer.completed_claims,
+            pods=pods,
+            mig_instances=lambda gpu: backend.status(gpu).mig_instances,
+        )
+    )
+    return stats
 
 
 def open_preparer(

@@ -43,3 +43,9 @@ def links(text: str) -> list[tuple[str, str]]:
 def subheadings(text: str) -> list[str]:
     """The ``### `` headings in `text`."""
     return re.findall(r"^### (.+)$", text, re.M)
+
+
+def join_query() -> str:
+    """The dcgm-exporter join as the page shows it (its first ``promql`` block), on one line."""
+    blocks = re.findall(r"```promql\n(.*?)```", MONITORING.read_text(), re.S)
+    return " ".join(blocks[0].split())

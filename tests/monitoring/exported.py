@@ -1,6 +1,6 @@
 """The names of every metric the driver exports, from the registries the plugin serves.
 
-`names` builds the plugin's registry the way ``kubeletplugin.__main__`` does (`metrics.Metrics`,
+`names` builds the plugin's registry as ``kubeletplugin.__main__.open_metrics`` does (`metrics.Metrics`,
 the share and device-info collectors, each with nothing prepared) and lists the sample names
 Prometheus would store for each family: a counter's ``_total``, a histogram's ``_bucket``,
 ``_sum`` and ``_count``. The cluster controller exports no metrics.

@@ -16,7 +16,6 @@ out; the query is the one docs/monitoring.md shows, character for character.
 from __future__ import annotations
 
 import pathlib
-import re
 import tempfile
 import urllib.request
 from collections.abc import Iterator
@@ -27,7 +26,7 @@ import pytest
 
 from kubeletplugin import devicemetrics, reservations
 from tests.kubeletplugin import claimbook, pluginserver
-from tests.monitoring import docs, exposition, promtool
+from tests.monitoring import dcgm, docs, exposition, promtool
 
 pytestmark = pytest.mark.timeout(900)  # the first run builds promtool (minutes)
 
@@ -35,31 +34,6 @@ DCGM = {"job": "dcgm-exporter", "instance": "10.0.0.9:9400"}
 PLUGIN_PODS = [
     {"job": "gpu-dra", "instance": f"10.0.0.{n}:8080", "node": claimbook.NODE} for n in (1, 2)
 ]
-
-
-def _query() -> str:
-    """The join as docs/monitoring.md writes it (its first promql block)."""
-    blocks = re.findall(r"```promql\n(.*?)```", docs.MONITORING.read_text(), re.S)
-    return " ".join(blocks[0].split())
-
-
-def dcgm_exposition(gpus: list[dict[str, Any]]) -> str:
-    """dcgm-exporter's text for `gpus` (each: index, uuid, model, bus, fb_used, and the MIG
-    instances on it as (GPU instance ID, profile, fb_used))."""
-    lines = [
-        "# HELP DCGM_FI_DEV_FB_USED Framebuffer memory used (in MiB).",
-        "# TYPE DCGM_FI_DEV_FB_USED gauge",
-    ]
-    for gpu in gpus:
-        common = (
-            f'gpu="{gpu["index"]}",UUID="{gpu["uuid"]}",pci_bus_id="{gpu["bus"]}",'
-            f'device="nvidia{gpu["index"]}",modelName="{gpu["model"]}"'
-        )
-        lines.append(f'DCGM_FI_DEV_FB_USED{{{common},Hostname="node-a"}} {gpu["fb_used"]}')
-        for gi, profile, used in gpu["migs"]:
-            mig = f'GPU_I_PROFILE="{profile}",GPU_I_ID="{gi}"'
-            lines.append(f'DCGM_FI_DEV_FB_USED{{{common},{mig},Hostname="node-a"}} {used}')
-    return "\n".join(lines) + "\n"
 
 
 @pytest.fixture
@@ -116,7 +90,7 @@ def test_the_join_names_the_pods_of_whole_gpus_and_mig_slices(
     a100, l4 = sorted(plugin.backend.gpus(), key=lambda gpu: gpu.index)
     (held,) = plugin.backend.status(a100.uuid).mig_instances
     unheld = held.gpu_instance_id + 1
-    dcgm_text = dcgm_exposition(
+    dcgm_text = dcgm.exposition(
         [
             {"index": 0, "uuid": a100.uuid, "model": "NVIDIA A100-SXM4-40GB",
              "bus": "00000000:07:00.0", "fb_used": 9000,
@@ -155,7 +129,7 @@ def test_the_join_names_the_pods_of_whole_gpus_and_mig_slices(
                 "input_series": series,
                 "promql_expr_test": [
                     {
-                        "expr": _query(),
+                        "expr": docs.join_query(),
                         "eval_time": "5m",
                         "exp_samples": [
                             expected(l4, 15000, {}, "claim-u-whole", "trainer"),
