@@ -290,8 +290,8 @@ def instrument(recorder: Recorder, *, phases: bool, cprofile: bool) -> None:
         (os, "fsync", "os.fsync"),
         (atomicfiles, "write_bytes", "atomic.write_bytes"),
         (atomicfiles, "remove", "atomic.remove"),
-        (store.CheckpointFile, "load", "checkpoint.load"),
-        (store.CheckpointFile, "save", "checkpoint.save"),
+        (store.NodeCheckpoint, "load", "checkpoint.load"),
+        (store.NodeCheckpoint, "save", "checkpoint.save"),
         (scheme, "decode", "checkpoint.decode"),
         (scheme.Encoder, "encode", "checkpoint.encode"),
         (writing, "write_claim_spec", "cdi.write"),
@@ -310,10 +310,8 @@ def instrument(recorder: Recorder, *, phases: bool, cprofile: bool) -> None:
     for owner, attr, phase in plain:
         setattr(owner, attr, recorder.timed(phase, getattr(owner, attr)))
 
-    def lock_name(args: Sequence[object]) -> str:
-        return f"flock[{pathlib.Path(str(args[0])).name}]"
-
-    atomicfiles.locked = recorder.timed_context(lock_name, atomicfiles.locked)
+    enter = recorder.timed("node lock (wait included)", atomicfiles.NodeLock.__enter__)
+    atomicfiles.NodeLock.__enter__ = enter  # type: ignore[method-assign]
     transaction = recorder.timed_context(lambda args: "fake.state_txn", state.Store.transaction)
     state.Store.transaction = transaction  # type: ignore[method-assign]
 
@@ -341,6 +339,7 @@ def serve(args: argparse.Namespace) -> int:
             "--resync-interval=3600",
             "--log-format=json",
             f"--log-level={args.log_level}",
+            f"--checkpoint-layout={args.checkpoint_layout}",
         ]
     )
     if args.profile_out:
@@ -542,7 +541,7 @@ def measure(plugin: Plugin, claims: Claims, args: argparse.Namespace) -> dict[st
         batches[f"share_x{size}"] = cycles(plugin, claims, "share", args.batches, batch=size)
     progress(f"held: {args.held} shares prepared and held")
     held = hold(plugin, claims, args.held)
-    checkpoint_kb = (plugin.workdir / "plugin" / "checkpoint.json").stat().st_size / 1024
+    checkpoint_kb = _checkpoint_kb(plugin.workdir / "plugin")
     with_held = {}
     for kind in ("gpu", "share"):
         progress(f"{kind}: {args.calls} cycles with {args.held + SHARED_GPUS} claims held")
@@ -565,6 +564,26 @@ def measure(plugin: Plugin, claims: Claims, args: argparse.Namespace) -> dict[st
         "batches": batches,
         "with_held": with_held | {"checkpoint_kb": round(checkpoint_kb, 1)},
     }
+
+
+def measure_layout(plugin: Plugin, claims: Claims, args: argparse.Namespace) -> dict[str, Any]:
+    """Whole-GPU cycles on an empty node and with `args.held` claims held (another layout)."""
+    daemons = hold(plugin, claims, SHARED_GPUS)
+    cycles(plugin, claims, "gpu", args.warmup)
+    progress(f"gpu: {args.calls} cycles, checkpoint layout {args.other_layout}")
+    empty = cycles(plugin, claims, "gpu", args.calls)
+    held = hold(plugin, claims, args.held)
+    progress(f"gpu: {args.calls} cycles with {args.held + SHARED_GPUS} claims held")
+    full = cycles(plugin, claims, "gpu", args.calls)
+    checkpoint_kb = _checkpoint_kb(plugin.workdir / "plugin")
+    unprepare(plugin.stub, claims, held + daemons)
+    return {"empty": empty, "held": full, "checkpoint_kb": round(checkpoint_kb, 1)}
+
+
+def _checkpoint_kb(plugin_dir: pathlib.Path) -> float:
+    """The checkpoint's size on disk, in either layout."""
+    files = [plugin_dir / "checkpoint.json", *(plugin_dir / "checkpoint.d").glob("*.json")]
+    return sum(path.stat().st_size for path in files if path.exists()) / 1024
 
 
 def profile_run(
@@ -601,11 +620,28 @@ def bench(args: argparse.Namespace) -> int:
             fsync_ms = _fsync_latency(root)
             progress(f"plugin process on {args.gpus}, work dir {root}")
             claims = Claims(plane.client())
-            with Plugin(root / "timed", gpus=args.gpus, kubeconfig=plane.kubeconfig) as plugin:
+            layout = [f"--checkpoint-layout={args.checkpoint_layout}"]
+            with Plugin(
+                root / "timed", gpus=args.gpus, kubeconfig=plane.kubeconfig, extra=layout
+            ) as plugin:
                 result = measure(plugin, claims, args)
                 result["peak_rss_mb"] = round(plugin.memory_mb("VmHWM"), 1)
                 result["rss_after_start_mb"] = round(plugin.rss_after_start_mb, 1)
                 log_lines = len(plugin.log_path.read_bytes().splitlines())
+            result["checkpoint_layout"] = args.checkpoint_layout
+            other = [f"--checkpoint-layout={args.other_layout}"]
+            with Plugin(
+                root / "other-layout", gpus=args.gpus, kubeconfig=plane.kubeconfig, extra=other
+            ) as plugin:
+                compared = measure_layout(plugin, claims, args)
+            suffix = args.other_layout
+            result |= {
+                f"prepare_p50_ms_{suffix}": compared["empty"]["prepare_ms"]["p50"],
+                f"unprepare_p50_ms_{suffix}": compared["empty"]["unprepare_ms"]["p50"],
+                f"prepare_p50_ms_1000_held_{suffix}": compared["held"]["prepare_ms"]["p50"],
+                f"unprepare_p50_ms_1000_held_{suffix}": compared["held"]["unprepare_ms"]["p50"],
+                f"checkpoint_layout_{suffix}": compared,
+            }
             if args.profile:
                 progress("profile: phase timers")
                 phases = profile_run(root / "phases", claims, args, "--phases")
@@ -630,8 +666,11 @@ def bench(args: argparse.Namespace) -> int:
             "including the claim GET from the local kube-apiserver (same machine, TLS).",
             "Claims are real ResourceClaims, allocated through the status subresource.",
             "Real plugin code path: kubeletplugin.__main__.main with --kubeconfig, "
-            "serving.Servers, draservice, preparing with the checkpoint fsynced, CDI and quota "
-            "files written atomically, logging as JSON to a file at --log-level info.",
+            "serving.Servers, draservice, preparing with the checkpoint, CDI and quota files "
+            "written atomically (not fsynced: see store.NodeCheckpoint), logging as JSON to a "
+            "file at --log-level info.",
+            "checkpoint_layout: the layout of the main run; *_<other layout>: whole GPUs "
+            "measured again, empty and with held_claims held, by a plugin writing the other.",
             "Fake GPUs: the fake backend's JSON state file stands in for NVML; the fake MPS "
             "control daemon for nvidia-cuda-mps-control.",
             "prepare_p50_ms, prepare_p99_ms, unprepare_p50_ms: whole GPU, "
@@ -695,6 +734,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     add("--batches", type=_positive, default=5, help="calls of 8 and of 64 claims")
     add("--held", type=int, default=1000, help="claims held while measuring again")
     add("--warmup", type=int, default=20, help="cycles of each kind first")
+    add(
+        "--checkpoint-layout",
+        choices=["v1", "v2"],
+        default="v1",
+        help="the plugin's checkpoint layout in the main run (the other is measured too)",
+    )
     add("--tiny", action="store_true", help="a few calls of each part (CI)")
     add("--dir", help="where the temporary work dir goes (default: $TMPDIR)")
     add("--time-limit", type=int, default=900, help="seconds before the bench gives up")
@@ -710,6 +755,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     add("--profile-out", help=argparse.SUPPRESS)
     add("--log-level", default="info", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    args.other_layout = "v2" if args.checkpoint_layout == "v1" else "v1"
     if args.tiny:
         args.calls, args.mps_calls, args.batches, args.held, args.warmup = 3, 2, 1, 8, 1
         args.profile_calls = 3

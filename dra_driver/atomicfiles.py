@@ -16,6 +16,7 @@ import os
 import pathlib
 import tempfile
 import threading
+import weakref
 from collections.abc import Iterator
 from types import TracebackType
 
@@ -105,6 +106,7 @@ class NodeLock:
     def __init__(self, path: pathlib.Path) -> None:
         self.path = path
         self._fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        self._closed = weakref.finalize(self, os.close, self._fd)
         self._threads = threading.Lock()
 
     def __enter__(self) -> NodeLock:
@@ -138,7 +140,8 @@ class NodeLock:
         os.pwrite(self._fd, stamp.ljust(self.STAMP_SIZE, b" "), 0)
 
     def close(self) -> None:
-        os.close(self._fd)
+        """Close the file (also done when the object is collected)."""
+        self._closed()
 
 
 def _fsync_dir(directory: pathlib.Path) -> None:

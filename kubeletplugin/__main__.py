@@ -231,6 +231,7 @@ def open_preparer(
         publish=publish,
         real_gpus=config.node.real_gpus,
         preload_library=config.driver_files.preload_library,
+        checkpoint_layout=config.node.checkpoint_layout,
     )
     runner = None
     if config.mps.runner is settings.MpsRunner.KUBERNETES:

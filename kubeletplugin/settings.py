@@ -20,6 +20,7 @@ from collections.abc import Mapping, Sequence
 from dra_driver import flags
 from dra_driver.backends import errors as backend_errors
 from dra_driver.backends.fake import specs
+from dra_driver.checkpoint import store
 from dra_driver.driverroot import discovery, hooks
 from dra_driver.slices import settings as slice_settings
 from kubeletplugin import healthwatching
@@ -49,6 +50,9 @@ class Node:
     registry_dir: pathlib.Path
     """Where the kubelet's plugin watcher looks for registration sockets."""
     cdi_dir: pathlib.Path
+    checkpoint_layout: store.Layout = store.Layout.FILE
+    """How the checkpoint is written (read in either layout): ``v1``, one file, which plugins
+    before 0.2.0 read too; ``v2``, a file per claim, once none of those runs on the node."""
 
     @property
     def real_gpus(self) -> bool:
@@ -153,6 +157,7 @@ def parse(
             plugin_dir=plugin_dir,
             registry_dir=args.registry_dir,
             cdi_dir=args.cdi_dir,
+            checkpoint_layout=store.Layout(args.checkpoint_layout),
         ),
         publishing=Publishing(
             mode=None if args.mode == "auto" else slice_settings.Mode(args.mode),
@@ -227,6 +232,13 @@ def _parser(env: Mapping[str, str]) -> argparse.ArgumentParser:
         default=pathlib.Path("/var/lib/kubelet/plugins_registry"),
     )
     add("--cdi-dir", type=pathlib.Path, default=pathlib.Path("/var/run/cdi"))
+    add(
+        "--checkpoint-layout",
+        choices=[layout.value for layout in store.Layout],
+        default=store.Layout.FILE.value,
+        help="v1: checkpoint.json (every release reads it); v2: a file per claim under "
+        "checkpoint.d (flat cost as claims accumulate; releases before 0.2.0 cannot read it)",
+    )
     add(
         "--mode",
         choices=["auto", *(m.value for m in slice_settings.Mode)],

@@ -33,7 +33,7 @@ from typing import IO, Any, Self
 
 import grpc
 
-from dra_driver import backends, logs, preparing
+from dra_driver import atomicfiles, backends, logs, preparing
 from dra_driver.cdi import naming as cdi_naming
 from dra_driver.checkpoint import model, store
 from dra_driver.isolation import quotas
@@ -96,10 +96,21 @@ class Layout:
 
     def checkpointed(self) -> dict[str, model.PrepareState]:
         """The claims in the checkpoint, and how far each got."""
-        loaded = store.load(self.node_config().checkpoint_path, boot_id=store.current_boot_id())
-        return {uid: claim.state for uid, claim in loaded.checkpoint.claims.items()}
+        config = self.node_config()
+        lock = atomicfiles.NodeLock(config.lock_path)
+        try:
+            node = store.NodeCheckpoint(
+                config.plugin_dir, boot_id=store.current_boot_id(), lock=lock
+            )
+            with lock:
+                loaded = node.load()
+        finally:
+            lock.close()
+        return {uid: claim.state for uid, claim in loaded.claims.items()}
 
-    def node_config(self) -> preparing.NodeConfig:
+    def node_config(
+        self, checkpoint_layout: store.Layout = store.Layout.FILE
+    ) -> preparing.NodeConfig:
         return preparing.NodeConfig(
             node_name=claimbook.NODE,
             driver_name=claimbook.DRIVER,
@@ -107,6 +118,7 @@ class Layout:
             cdi_dir=self.cdi_dir,
             publish=settings.PublishSettings(),
             real_gpus=False,
+            checkpoint_layout=checkpoint_layout,
         )
 
     def open_gpus(self, gpus: str = GPUS) -> backends.GpuBackend:
@@ -125,12 +137,13 @@ class PluginServer:
         pod_uid: str = "",
         gpus: str = GPUS,
         health_port: int | None = None,
+        checkpoint_layout: store.Layout = store.Layout.FILE,
     ) -> None:
         self.layout = layout
         self.pod_uid = pod_uid
         self.backend = layout.open_gpus(gpus)
         self.preparer = preparing.Preparer(
-            self.backend, layout.node_config(), boot_id=store.current_boot_id()
+            self.backend, layout.node_config(checkpoint_layout), boot_id=store.current_boot_id()
         )
         self.board = health.Board()
         self.registration = registration.Registration(

@@ -15,6 +15,7 @@ import pathlib
 
 import pytest
 
+from dra_driver.checkpoint import store
 from dra_driver.slices import settings as slice_settings
 from kubeletplugin import settings
 
@@ -85,6 +86,7 @@ def test_every_flag_parsed() -> None:
             "--gpus=fake:2xA100-40GB,1xL4",
             "--registry-dir=/r",
             "--cdi-dir=/c",
+            "--checkpoint-layout=v2",
             "--mode=compat",
             "--resync-interval=2.5",
             "--mps-runner=kubernetes",
@@ -119,6 +121,7 @@ def test_every_flag_parsed() -> None:
         pathlib.Path("/r"),
         pathlib.Path("/c"),
     )
+    assert parsed.node.checkpoint_layout is store.Layout.DIRECTORY
     assert parsed.publishing == settings.Publishing(
         mode=slice_settings.Mode.COMPAT,
         dynamic_mig=False,
@@ -167,6 +170,7 @@ def test_settings_are_frozen() -> None:
         pytest.param(["--gpus=fake:3xFOO"], "--gpus", id="gpus-model"),
         pytest.param(["--gpus=fake:"], "--gpus", id="gpus-empty-spec"),
         pytest.param(["--mode=fast"], "--mode", id="mode"),
+        pytest.param(["--checkpoint-layout=v3"], "--checkpoint-layout", id="checkpoint-layout"),
         pytest.param(["--resync-interval=0"], "--resync-interval", id="resync-zero"),
         pytest.param(["--sweep-interval=-5"], "--sweep-interval", id="sweep-negative"),
         pytest.param(["--driver-check-interval=nan"], "--driver-check-interval", id="check-nan"),

@@ -5,7 +5,9 @@ fake GPU state) and the CDI dir, as two pods of the DaemonSet do. Covers, with c
 threads at once to both: the same claim gets identical answers everywhere and one MIG instance;
 of two claims that (wrongly) name the same whole GPU exactly one is prepared and the other fails
 with "already prepared", every time it is asked; a claim prepared by one instance is unprepared
-by the other; the new instance keeps serving (and unpreparing) after the old one stopped.
+by the other; the new instance keeps serving (and unpreparing) after the old one stopped. Each
+with both instances writing the checkpoint in one layout, and with each writing another (the
+release that moves to the per-claim layout, and a roll back from it).
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from typing import Any
 import pytest
 
 from dra_driver import claims
-from dra_driver.checkpoint import model
+from dra_driver.checkpoint import model, store
 from tests.kubeletplugin import claimbook, pluginserver
 from tests.kubeletplugin.claimbook import claim, gpu, mig, shared
 
@@ -27,13 +29,25 @@ THREADS = 12
 CALL_TIMEOUT = 30.0
 
 
-@pytest.fixture
+V1, V2 = store.Layout.FILE, store.Layout.DIRECTORY
+
+
+@pytest.fixture(
+    params=[(V1, V1), (V1, V2), (V2, V1)],
+    ids=lambda pair: f"checkpoint-{pair[0].value}-to-{pair[1].value}",
+)
 def pods(
-    layout: pluginserver.Layout, book: claimbook.ClaimBook
+    layout: pluginserver.Layout, book: claimbook.ClaimBook, request: pytest.FixtureRequest
 ) -> Iterator[list[tuple[pluginserver.PluginServer, pluginserver.Stubs]]]:
-    """The old pod and the new pod, each with the kubelet's stubs."""
-    old = pluginserver.PluginServer(layout, book=book, pod_uid="old-pod-uid")
-    new = pluginserver.PluginServer(layout, book=book, pod_uid="new-pod-uid")
+    """The old pod and the new pod, each with the kubelet's stubs; once with both writing the
+    checkpoint in one layout, and once for each way of handing the node to the other layout."""
+    old_layout, new_layout = request.param
+    old = pluginserver.PluginServer(
+        layout, book=book, pod_uid="old-pod-uid", checkpoint_layout=old_layout
+    )
+    new = pluginserver.PluginServer(
+        layout, book=book, pod_uid="new-pod-uid", checkpoint_layout=new_layout
+    )
     with old, new, pluginserver.Stubs.of(old) as to_old, pluginserver.Stubs.of(new) as to_new:
         yield [(old, to_old), (new, to_new)]
 
