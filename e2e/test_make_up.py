@@ -4,7 +4,8 @@ Covers: the real ``make up`` (a subprocess, as a user starts it) prints the kube
 commands to try; through that kubeconfig the fake node's ResourceSlices are published and the
 controller's DeviceClasses exist; the printed ``export`` line gives a kubectl at the control
 plane's version that applies an example of ``deploy/examples/``, whose claim the real scheduler
-allocates and the fake kubelet prepares (the pod turns Running); then Ctrl-C (SIGINT to the
+allocates and the fake kubelet prepares (the pod turns Running), and the printed occupancy map
+commands (``gpu-dra``, with and without the plugin's metrics) name that pod; then Ctrl-C (SIGINT to the
 terminal's process group) or SIGTERM (to make alone, as a supervisor sends it) stops the cluster
 and leaves no process, mount or temporary directory behind.
 """
@@ -45,6 +46,15 @@ def _read_until(stream: IO[bytes], marker: str, *, timeout: float, log: pathlib.
             pytest.fail(f"make up exited before printing {marker!r}:\n{log.read_text()}")
         data += chunk
     return data.decode()
+
+
+def _run(command: str, *, cwd: pathlib.Path) -> str:
+    """Run a printed command line as a user would paste it (bash); its output."""
+    done = subprocess.run(
+        ["bash", "-c", command], cwd=cwd, capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 0, f"{command}\n{done.stdout}{done.stderr}"
+    return done.stdout
 
 
 def _start_time(pid: int) -> str | None:
@@ -144,14 +154,7 @@ def test_make_up_serves_a_cluster_until_stopped_and_leaves_nothing(
             for device_class in playground.DEVICE_CLASSES:
                 assert client.exists(f"/apis/resource.k8s.io/v1/deviceclasses/{device_class}")
 
-            applied = subprocess.run(
-                ["bash", "-c", f"{export} && kubectl apply -f {objects.EXAMPLES / EXAMPLE}"],
-                cwd=tmp_path,
-                capture_output=True,
-                text=True,
-                check=False,
-            )
-            assert applied.returncode == 0, applied.stderr
+            _run(f"{export} && kubectl apply -f {objects.EXAMPLES / EXAMPLE}", cwd=tmp_path)
             pod = "gpu-pod"
             node = objects.wait_scheduled(client, "default", pod)
             (claim,) = kube.wait_for(
@@ -167,6 +170,11 @@ def test_make_up_serves_a_cluster_until_stopped_and_leaves_nothing(
                 ),
                 what="the fake kubelet prepared the pod (Running)",
             )
+            maps = [line.strip() for line in printed.splitlines() if "  gpu-dra " in line]
+            assert len(maps) == 2, printed  # without and with the plugin's metrics
+            for command in maps:  # the occupancy map names the pod
+                drawn = _run(f"{export} && {command.split('#')[0]}", cwd=tmp_path)
+                assert pod in drawn, drawn
             started = _tree(make.pid, work_dir)
             names = " ".join(started.values())
             for component in ("etcd", "kube-apiserver", "fake-kubelet", "kubeletplugin"):

@@ -56,18 +56,24 @@ def main(argv: list[str] | None = None) -> int:
                 progress=step,
             ) as plane,
         ):
+            metrics_port = controlplane.free_port()
             node = playground.start_node(
                 plane,
                 bin_dir=bin_dir,
                 work_dir=pathlib.Path(work) / "node",
                 name=NODE,
                 gpus=args.gpus,
+                metrics_port=metrics_port,
                 step=step,
             )
             try:
                 if kubectl is not None:
                     return playground.hold(
-                        plane, node, work_dir=pathlib.Path(work), kubectl=kubectl
+                        plane,
+                        node,
+                        work_dir=pathlib.Path(work),
+                        kubectl=kubectl,
+                        metrics_port=metrics_port,
                     )
                 return _demo(plane.client(), node, step)
             finally:

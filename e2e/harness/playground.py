@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 import pathlib
+import shlex
 import sys
 import time
 from collections.abc import Callable
@@ -30,14 +31,21 @@ def start_node(
     work_dir: pathlib.Path,
     name: str,
     gpus: str,
+    metrics_port: int,
     step: Step,
 ) -> nodeagents.PluginNode:
-    """Start fake node `name` with our plugin on fake `gpus`, and the cluster controller (a child
-    of the node, stopped with it); return once the node's slices and the DeviceClasses exist.
-    On an error what was started is stopped."""
+    """Start fake node `name` with our plugin on fake `gpus` (its metrics on 127.0.0.1:
+    `metrics_port`), and the cluster controller (a child of the node, stopped with it); return
+    once the node's slices and the DeviceClasses exist. On an error what was started is stopped."""
     client = plane.client()
     node = nodeagents.PluginNode(
-        plane=plane, client=client, bin_dir=bin_dir, work_dir=work_dir, name=name, gpus=gpus
+        plane=plane,
+        client=client,
+        bin_dir=bin_dir,
+        work_dir=work_dir,
+        name=name,
+        gpus=gpus,
+        extra_args=(f"--metrics-port={metrics_port}",),
     )
     try:
         step(f"starting fake node {name}: fake kubelet, then our plugin with fake:{gpus}")
@@ -76,10 +84,12 @@ def hold(
     *,
     work_dir: pathlib.Path,
     kubectl: pathlib.Path,
+    metrics_port: int,
 ) -> int:
     """Print how to use the cluster, then wait while every component runs; 1 when one exits."""
     tools = _tools_dir(work_dir, kubectl=kubectl)
-    print(instructions(plane, node, work_dir=work_dir, tools=tools), flush=True)
+    metrics = f"http://127.0.0.1:{metrics_port}/metrics"
+    print(instructions(plane, node, work_dir=work_dir, tools=tools, metrics=metrics), flush=True)
     components = [*plane.processes, *node.children]
     while all(process.running() for process in components):
         time.sleep(1)
@@ -97,6 +107,7 @@ def instructions(
     *,
     work_dir: pathlib.Path,
     tools: pathlib.Path,
+    metrics: str,
 ) -> str:
     """What `hold` prints: the kubeconfig, and the first commands to try in another shell."""
     examples = nodeagents.REPO / "deploy" / "examples"
@@ -112,6 +123,8 @@ def instructions(
             f"  kubectl apply -f {examples}/          # the quickstart claims and pods",
             "  kubectl get pods,resourceclaims -o wide",
             '  gpu-dra --kubeconfig "$KUBECONFIG"     # which pod holds which part of which GPU',
+            f'  gpu-dra --kubeconfig "$KUBECONFIG" -o wide --metrics {metrics}   # and share usage',
+            f"  curl -s {metrics} | grep ^gpu_dra_  # the plugin's metrics",
             f"  kubectl delete -f {examples}/",
             "",
         ]
@@ -124,9 +137,18 @@ def build_kubectl() -> pathlib.Path:
 
 
 def _tools_dir(work_dir: pathlib.Path, *, kubectl: pathlib.Path) -> pathlib.Path:
-    """A bin dir for the printed ``PATH``: kubectl, and this virtualenv's ``gpu-dra``."""
+    """A bin dir for the printed ``PATH``: kubectl, and the occupancy map of this clone as
+    ``gpu-dra`` and as the kubectl plugin ``kubectl-gpu_dra`` (the virtualenv holds only the
+    dependencies, so the console script is not installed: a wrapper runs ``python -m cli``)."""
     tools = work_dir / "bin"
     tools.mkdir()
     (tools / "kubectl").symlink_to(kubectl)
-    (tools / "gpu-dra").symlink_to(pathlib.Path(sys.executable).parent / "gpu-dra")
+    pythonpath = shlex.quote(str(nodeagents.REPO))
+    wrapper = (
+        "#!/bin/sh\n"
+        f'PYTHONPATH={pythonpath}${{PYTHONPATH:+:$PYTHONPATH}} exec {shlex.quote(sys.executable)} -m cli "$@"\n'
+    )
+    for name in ("gpu-dra", "kubectl-gpu_dra"):
+        (tools / name).write_text(wrapper)
+        (tools / name).chmod(0o755)
     return tools
