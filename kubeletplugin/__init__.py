@@ -10,18 +10,21 @@
 - `publishing`: the node's pool, kept published by `controller.slicesync`;
 - `sweeping`: unpreparing claims deleted behind the kubelet's back;
 - `mpsdeployments`: MPS daemons as pinned Deployments (survive plugin restarts);
-- `metrics`: Prometheus metrics;
+- `metrics`: Prometheus metrics; `sharemetrics` and `devicemetrics` compute theirs at scrape time
+  (each share's usage; each prepared device with its GPU and pods, from `reservations`);
 - `protos`: the generated gRPC code (``hack/protos.sh``).
 """
 
 __all__ = [
     "claimfetching",
+    "devicemetrics",
     "draservice",
     "health",
     "metrics",
     "mpsdeployments",
     "publishing",
     "registration",
+    "reservations",
     "serving",
     "settings",
     "sweeping",

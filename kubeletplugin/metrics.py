@@ -14,6 +14,10 @@ logged and will be retried: prepare (claim GETs), sweep, publisher, driver-check
 | ``gpu_dra_xid_errors_total`` | gpu, xid | XID errors NVML reported per GPU (UUID) and code, ignored ones too |
 | ``gpu_dra_ecc_errors_total`` | gpu, type | ECC error events per GPU: single (corrected), double |
 | ``gpu_dra_health_events_dropped_total`` | reason | health events for a GPU this node does not publish (unknown-gpu) or for no GPU (no-gpu) |
+
+Computed at scrape time by collectors of their own: ``gpu_dra_share_*`` (`sharemetrics`) and
+``gpu_dra_prepared_device_info`` (`devicemetrics`). All of them, with the alerts and the
+dcgm-exporter join: docs/monitoring.md.
 """
 
 from __future__ import annotations
