@@ -11,7 +11,9 @@ batch through these steps:
    of a shared device, and admin access), resolve the claim's opaque configs (`api`); check the
    driver root (the container edits of the driver's files, `driverroot`): a driver root that is
    not ready fails the claim here;
-3. record every planned claim ``PrepareStarted``: one write of the checkpoint;
+3. record every planned claim ``PrepareStarted``: one write of the checkpoint (none if every
+   claim is whole GPUs without a sharing config: then the only side effects are files that
+   start-up reconciliation removes when no entry owns them, and the record would undo nothing);
 4. for each claim: isolate (create MIG instances, apply time-slicing, start MPS daemons or use
    the one already serving the GPU), then write its quota config if it has shares (its claim
    directory), then its CDI spec;
@@ -171,14 +173,18 @@ class Preparer:
     def prepare(self, batch: Sequence[claims.AllocatedClaim]) -> dict[str, Outcome]:
         """Prepare every claim of `batch`; one claim's failure is its own `Outcome`.
 
-        Two writes of the checkpoint for the whole batch: every planned claim ``PrepareStarted``
-        before the first side effect, then every claim's outcome once all are done.
+        At most two writes of the checkpoint for the whole batch: every planned claim
+        ``PrepareStarted`` before the first side effect (unless nothing would need undoing),
+        then every claim's outcome once all are done.
         """
         outcomes: dict[str, Outcome] = {}
         with self._lock:
             loaded = state = self._load()
+            changed = False  # an interrupted prepare was rolled back
             jobs: list[_Job] = []
             for claim in batch:
+                earlier = state.claims.get(claim.ref.uid)
+                changed |= earlier is not None and earlier.state is model.PrepareState.STARTED
                 # Every event of this claim's prepare (MIG, MPS, time-slicing, CDI too) names it.
                 with structlog.contextvars.bound_contextvars(claim=str(claim.ref)):
                     try:
@@ -190,7 +196,7 @@ class Preparer:
                     jobs.append(answer)
                 else:
                     outcomes[claim.ref.uid] = answer
-            if state is not loaded:
+            if state is not loaded and (changed or any(job.undoable for job in jobs)):
                 try:
                     self._save(state)
                 except checkpoint_errors.CheckpointError as exc:  # a full disk: nothing done yet
@@ -223,7 +229,8 @@ class Preparer:
         driver = self._driver_edits()
         planned = [device for device, _, _ in plan]
         started = _claim(claim.ref, model.PrepareState.STARTED, planned)
-        return _Job(claim, plan, driver, started), state.with_claim(started)
+        undoable = not all(_only_files(located, config) for _, located, config in plan)
+        return _Job(claim, plan, driver, started, undoable), state.with_claim(started)
 
     def _carry_out(self, jobs: Sequence[_Job], started: model.Checkpoint) -> dict[str, Outcome]:
         """The side effects of every job, then one write of their outcomes."""
@@ -697,6 +704,16 @@ class _Job:
     """The driver's part of the claim's CDI spec."""
     started: model.PreparedClaim
     """Its ``PrepareStarted`` record: the planned devices."""
+    undoable: bool
+    """Its side effects include some that only the record can undo (not `_only_files`)."""
+
+
+def _only_files(located: locating.LocatedDevice, config: types.Config | None) -> bool:
+    """Whether preparing the device changes nothing but files that start-up reconciliation removes
+    when no checkpoint entry owns them (its CDI spec, its claim directory): a whole GPU without a
+    sharing config. A crash before its claim is recorded ``PrepareCompleted`` then leaves only
+    such orphans, so its ``PrepareStarted`` record would undo nothing and need not be written."""
+    return located.type is devicetypes.DeviceType.GPU and (config is None or config.sharing is None)
 
 
 def _failed(exc: Exception) -> Outcome:

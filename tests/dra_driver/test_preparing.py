@@ -662,6 +662,33 @@ def test_a_batch_writes_the_checkpoint_once_per_phase(
     assert [_states(state) for state in saves[2:]] == [{}]
 
 
+def _gpu_config(**fields: Any) -> list[dict[str, Any]]:
+    parameters = {"apiVersion": "gpu.dra.dev/v1alpha1", "kind": "GpuConfig", **fields}
+    return [
+        {
+            "source": "FromClaim",
+            "requests": [],
+            "opaque": {"driver": DRIVER, "parameters": parameters},
+        }
+    ]
+
+
+def test_whole_gpus_are_recorded_once_they_are_prepared(
+    node: preparing.Preparer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Their only side effects are files that start-up reconciliation removes when no entry
+    owns them: no ``PrepareStarted`` record is written first. Time-slicing changes the GPU: it
+    is recorded first, to be undone after a crash."""
+    saves = _recording_saves(node, monkeypatch)
+    out = node.prepare(
+        [claim("u1", {"device": "gpu-0"}), claim("u2", {"device": "gpu-1"}, config=_gpu_config())]
+    )
+    assert [_states(state) for state in saves] == [dict.fromkeys(out, "PrepareCompleted")]
+    timesliced = _gpu_config(sharing={"strategy": "TimeSlicing"})
+    assert node.prepare([claim("u3", {"device": "gpu-2"}, config=timesliced)])["u3"].error == ""
+    assert [_states(state)["u3"] for state in saves[1:]] == ["PrepareStarted", "PrepareCompleted"]
+
+
 def test_a_claim_failing_mid_batch_is_undone_alone(
     node: preparing.Preparer,
     gpus: fake.FakeBackend,

@@ -8,7 +8,9 @@ dir); the dead process's socket file stays behind and does not stop a new proces
 pod from serving; the restarted plugin (no failpoint, same dirs) prepares the same claim
 completely, with exactly one MIG instance on the GPU, and unprepares it; in the end nothing is
 left: no CDI spec or temporary file in the CDI dir, no checkpoint entry, no quota dir, no MIG
-instance, no socket.
+instance, no socket. A whole GPU, whose prepare is recorded only once complete: killed at any
+step, it leaves at most a CDI spec that no entry owns, which the restarted plugin removes before
+serving.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ import pytest
 from dra_driver import failpoints, hardware
 from dra_driver.checkpoint import model
 from tests.kubeletplugin import claimbook, pluginserver
-from tests.kubeletplugin.claimbook import claim, mig, shared
+from tests.kubeletplugin.claimbook import claim, gpu, mig, shared
 
 POD_UID = "0dead0ff-0000-4000-8000-00000000000b"
 CLAIM_UID = "c1a1e000-0000-4000-8000-00000000000c"
@@ -132,3 +134,50 @@ def test_a_plugin_killed_mid_prepare_converges_after_a_restart(
     assert not layout.quota_dir(CLAIM_UID).exists()
     assert mig_instances(layout) == ()
     assert sockets(layout) == []
+
+
+WHOLE_GPU_AT_STEP = {  # nothing is recorded before its CDI spec exists: it has nothing to undo
+    "prepare.started-recorded": (None, False),
+    "prepare.isolated": (None, False),
+    "prepare.cdi-written": (None, True),
+    "prepare.completed-recorded": (COMPLETED, True),
+}
+
+
+@pytest.mark.parametrize("step", failpoints.PREPARE_STEPS)
+def test_a_whole_gpu_killed_mid_prepare_leaves_only_what_start_up_removes(
+    short_dir: pathlib.Path, step: str
+) -> None:
+    layout, claims_dir = pluginserver.Layout(short_dir / "node"), short_dir / "claims"
+    obj = claim(CLAIM_UID, gpu(1, request="gpu"))
+    claimbook.ClaimBook(claims_dir).add(obj)
+    ref = claimbook.ref(obj)
+    crashing = pluginserver.PluginProcess(
+        layout, claims_dir=claims_dir, pod_uid=POD_UID, failpoint=step
+    )
+    try:
+        crashing.wait_ready()
+        with crashing.stubs() as stubs, pytest.raises(grpc.RpcError):
+            stubs.v1.prepare(ref, timeout=10)
+        assert crashing.wait(timeout=10) == -signal.SIGKILL, crashing.log()
+    finally:
+        crashing.close()
+    state, spec = WHOLE_GPU_AT_STEP[step]
+    assert layout.checkpointed() == ({} if state is None else {CLAIM_UID: state})
+    assert layout.cdi_spec(CLAIM_UID).exists() is spec
+
+    restarted = pluginserver.PluginProcess(layout, claims_dir=claims_dir, pod_uid=POD_UID)
+    try:
+        restarted.wait_ready()
+        # Start-up removed the spec that no entry owns; a recorded claim keeps its own.
+        assert layout.cdi_spec(CLAIM_UID).exists() is (state is not None)
+        with restarted.stubs() as stubs:
+            answer = stubs.v1.prepare(ref, timeout=10).claims[CLAIM_UID]
+            assert answer.error == "", restarted.log()
+            assert layout.checkpointed() == {CLAIM_UID: COMPLETED}
+            assert stubs.v1.unprepare(ref, timeout=10).claims[CLAIM_UID].error == ""
+        assert restarted.terminate() == 0, restarted.log()
+    finally:
+        restarted.close()
+    assert sorted(layout.cdi_dir.iterdir()) == []
+    assert layout.checkpointed() == {}
