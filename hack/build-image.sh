@@ -285,9 +285,14 @@ image_key=$(
 )
 image_name="image-$image_key"
 if [[ ! -e "$cache_root/$image_name/.done" ]]; then
+    # The hook and the wheels are fetched and built while debootstrap runs.
+    cached "$hook_name" build_hook &
+    hook_job=$!
+    cached "$wheels_name" build_wheels &
+    wheels_job=$!
     cached "$base_name" build_base
-    cached "$hook_name" build_hook
-    cached "$wheels_name" build_wheels
+    wait "$hook_job" || die "the hook failed to build"
+    wait "$wheels_job" || die "the wheels failed to download"
     cached "$image_name" build_image
     log "image built in $((SECONDS - started)) s: $(cat "$cache_root/$image_name/ref")"
 fi
