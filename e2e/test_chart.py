@@ -388,6 +388,32 @@ def test_real_gpus_run_only_on_gpu_nodes_and_find_the_host_driver(helm: Helm) ->
     assert "--nvidia-cdi-hook-source=/usr/local/bin/nvidia-cdi-hook" in args
 
 
+@pytest.mark.parametrize(
+    ("plugin", "flags"),
+    [
+        pytest.param({}, ["--checkpoint-layout=v1"], id="defaults"),
+        pytest.param(
+            {"checkpointLayout": "v2", "health": {"ignoreXids": [74, 79]}},
+            ["--checkpoint-layout=v2", "--health-ignore-xids=74,79"],
+            id="v2-and-xids",
+        ),
+        pytest.param(
+            {"health": {"watch": False, "ignoreXids": [74]}},
+            ["--checkpoint-layout=v1", "--no-health-watch"],
+            id="no-health-watch",
+        ),
+    ],
+)
+def test_checkpoint_layout_and_health_flags_render(
+    helm: Helm, plugin: dict[str, Any], flags: list[str]
+) -> None:
+    docs = helm.template(_merged(FAKE_VALUES, {"kubeletPlugin": plugin}), namespace="gpu")
+    pod = next(d for d in docs if d["kind"] == "DaemonSet")
+    args = pod["spec"]["template"]["spec"]["containers"][0]["args"]
+    chosen = ("--checkpoint-layout", "--health-ignore-xids", "--no-health-watch")
+    assert [arg for arg in args if arg.startswith(chosen)] == flags
+
+
 def test_a_gpu_operator_driver_root_and_dev_root(helm: Helm) -> None:
     values = {
         "hostPaths": {"driverRoot": "/run/nvidia/driver", "devRoot": "/run/nvidia/driver"},
@@ -455,6 +481,17 @@ def test_without_the_controller_the_chart_owns_the_device_classes(helm: Helm) ->
             id="surge-and-unavailable",
         ),
         pytest.param({"kubeletPlugin": {"metricsPort": 51515}}, "are both 51515", id="same-ports"),
+        pytest.param(
+            {"kubeletPlugin": {"checkpointLayout": "v3"}}, "use v1 or v2", id="checkpoint-layout"
+        ),
+        pytest.param(
+            {"kubeletPlugin": {"health": {"ignoreXids": [74, "x"]}}},
+            "x is not an XID",
+            id="ignore-xids",
+        ),
+        pytest.param(
+            {"kubeletPlugin": {"health": {"watch": "no"}}}, "health.watch no", id="health-watch"
+        ),
         pytest.param(
             {"controller": {"leaderElection": {"enabled": False}}},
             "every replica would lead",
