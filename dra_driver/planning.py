@@ -48,9 +48,10 @@ def check_free(
 ) -> None:
     if allocated.admin_access:
         return
-    for other in state.claims.values():
-        if other.uid == ref.uid:
+    for uid in state.holders.get((allocated.pool, allocated.device), ()):
+        if uid == ref.uid:
             continue
+        other = state.claims[uid]
         for held in other.devices:
             if held.device != allocated.device or held.pool != allocated.pool or held.admin_access:
                 continue

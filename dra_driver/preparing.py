@@ -155,7 +155,6 @@ class Preparer:
             config.plugin_dir, boot_id=boot_id, lock=self._lock, layout=config.checkpoint_layout
         )
         self._inventory = inventory.Cache(backend, node_name=config.node_name)
-        self._owned: tuple[model.Checkpoint, set[str]] | None = None
         self.ledger = migs.Ledger(config.plugin_dir / "mig-ledger.json")
         self.mps = mps.Daemons(
             config.plugin_dir / "mps",
@@ -223,7 +222,7 @@ class Preparer:
         if existing is not None:
             self._undo(existing, state)
             state = state.without_claim(uid)
-        node = self._inventory.current(owned_mig_uuids=self._owned_migs(state))
+        node = self._inventory.current(owned_mig_uuids=state.dynamic_migs.keys())
         plan = self._plan(claim, state, node)
         # A driver root that is not ready fails the claim before any side effect.
         driver = self._driver_edits()
@@ -348,7 +347,7 @@ class Preparer:
                     self._undo(prepared, state)
                     state = state.without_claim(prepared.uid)
             self._save(state)
-            migs.destroy_orphans(self.backend, self.ledger, held=_owned_migs(state))
+            migs.destroy_orphans(self.backend, self.ledger, held=set(state.dynamic_migs))
             owned = set(state.claims)
             for uid in writing.claim_uids_with_specs(self.config.cdi_dir) - owned:
                 writing.remove_claim_spec(self.config.cdi_dir, uid)
@@ -365,7 +364,7 @@ class Preparer:
     def owned_mig_uuids(self) -> set[str]:
         """The MIG instances this driver created for the claims prepared now."""
         with self._lock:
-            return _owned_migs(self._load())
+            return set(self._load().dynamic_migs)
 
     def device_counts(self) -> dict[str, int]:
         """Prepared devices by type (``gpu``, ``mig``, ``shared``), as of this process's last
@@ -573,7 +572,7 @@ class Preparer:
         """Release what `prepared` holds; safe to repeat and on half-prepared claims."""
         for device in prepared.devices:
             dynamic = device.isolation.mig is model.MigOrigin.DYNAMIC
-            if dynamic and _held_by_others(state, prepared.uid, _same_device(device)):
+            if dynamic and _holds_device(state, prepared.uid, device):
                 log.info("mig.kept", device=device.device, reason="another claim holds it")
                 dynamic = False
             if dynamic and device.mig_gpu_instance_id is not None:
@@ -630,12 +629,6 @@ class Preparer:
     def _load(self) -> model.Checkpoint:
         return self._checkpoint.load()
 
-    def _owned_migs(self, state: model.Checkpoint) -> set[str]:
-        """`_owned_migs`, kept for the checkpoint it was last asked about (a walk of every claim)."""
-        if self._owned is None or self._owned[0] is not state:
-            self._owned = (state, _owned_migs(state))
-        return self._owned[1]
-
     def _save(self, state: model.Checkpoint) -> None:
         self._checkpoint.save(state)
 
@@ -660,22 +653,14 @@ def _held_by_others(
     )
 
 
-def _same_device(device: model.PreparedDevice) -> Callable[[model.PreparedDevice], bool]:
-    """Admin access shares a device with the claim that uses it."""
-    return lambda held: (held.pool, held.device) == (device.pool, device.device)
+def _holds_device(state: model.Checkpoint, uid: str, device: model.PreparedDevice) -> bool:
+    """Whether a claim other than `uid` holds `device` (admin access shares it with the claim
+    that uses it)."""
+    return any(other != uid for other in state.holders.get((device.pool, device.device), ()))
 
 
 def _served_by(daemon: str) -> Callable[[model.PreparedDevice], bool]:
     return lambda held: held.isolation.mps is not None and held.isolation.mps.daemon == daemon
-
-
-def _owned_migs(state: model.Checkpoint) -> set[str]:
-    return {
-        device.mig_uuid
-        for claim in state.claims.values()
-        for device in claim.devices
-        if device.mig_uuid and device.isolation.mig is model.MigOrigin.DYNAMIC
-    }
 
 
 def _claim(

@@ -75,7 +75,6 @@ class DraService:
             for uid, outcome in outcomes.items():
                 answers[uid] = self._answer(outcome)
             self._count_errors("prepare", answers.values())
-            self._count_devices()
             return self._pb.NodePrepareResourcesResponse(claims=answers)
 
     def NodeUnprepareResources(self, request: Any, context: grpc.ServicerContext) -> Any:  # noqa: N802
@@ -87,7 +86,6 @@ class DraService:
                 for uid, error in errors.items()
             }
             self._count_errors("unprepare", answers.values())
-            self._count_devices()
             return self._pb.NodeUnprepareResourcesResponse(claims=answers)
 
     def _read(
@@ -163,10 +161,6 @@ class DraService:
             devices.append(self._pb.Device(**fields))
         return self._pb.NodePrepareResourceResponse(devices=devices)
 
-    def _count_devices(self) -> None:
-        for kind, count in self._preparer.device_counts().items():
-            self._stats.prepared_devices.labels(kind).set(count)
-
     def _count_errors(self, operation: str, answers: Any) -> None:
         failed = sum(1 for answer in answers if answer.error)
         if failed:
@@ -182,6 +176,8 @@ def _ref(claim: Any, context: grpc.ServicerContext) -> claims.ClaimRef:
 
 
 def register(server: grpc.Server, **kwargs: Any) -> None:
-    """Serve the DRA service in both versions on `server`."""
+    """Serve the DRA service in both versions on `server`; the prepared devices are counted at
+    scrape time."""
+    kwargs["stats"].count_prepared_devices(kwargs["preparer"].device_counts)
     v1_grpc.add_DRAPluginServicer_to_server(DraService(messages=v1, **kwargs), server)
     v1beta1_grpc.add_DRAPluginServicer_to_server(DraService(messages=v1beta1, **kwargs), server)

@@ -23,7 +23,8 @@ dcgm-exporter join: docs/monitoring.md.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterator
+import functools
+from collections.abc import Callable, Iterator, Mapping
 
 import prometheus_client
 
@@ -92,6 +93,13 @@ class Metrics:
             registry=self.registry,
         )
 
+    def count_prepared_devices(self, counts: Callable[[], Mapping[str, int]]) -> None:
+        """Take ``gpu_dra_prepared_devices`` from `counts` (devices by type) at scrape time: a
+        walk of the node's claims per scrape, not one per gRPC call."""
+        for kind in counts():
+            child = self.prepared_devices.labels(kind)
+            child.set_function(functools.partial(_count_of, counts, kind))
+
     def count_xid(self, gpu_uuid: str, xid: int) -> None:
         self.xid_errors.labels(gpu_uuid, str(xid)).inc()
 
@@ -126,3 +134,7 @@ class Metrics:
 
     def serve(self, port: int, *, address: str) -> None:
         prometheus_client.start_http_server(port, addr=address, registry=self.registry)
+
+
+def _count_of(counts: Callable[[], Mapping[str, int]], kind: str) -> float:
+    return counts().get(kind, 0)

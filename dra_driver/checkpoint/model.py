@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 import enum
 from collections.abc import ItemsView, Iterable, Iterator, KeysView, Mapping, ValuesView
-from typing import TypeVar
+from typing import TypeVar, overload
 
 from dra_driver import claims, hardware
 
@@ -18,6 +18,7 @@ ClaimUID = claims.ClaimUID  # one identifier type for the whole driver
 
 _K = TypeVar("_K")
 _V = TypeVar("_V")
+_T = TypeVar("_T")
 
 
 class FrozenMap(Mapping[_K, _V]):
@@ -27,6 +28,13 @@ class FrozenMap(Mapping[_K, _V]):
 
     def __init__(self, items: Mapping[_K, _V] | Iterable[tuple[_K, _V]] = ()) -> None:
         self._items: dict[_K, _V] = dict(items)
+
+    @classmethod
+    def _wrap(cls, items: dict[_K, _V]) -> FrozenMap[_K, _V]:
+        """A map of `items` itself, not a copy: for a dict nobody else holds."""
+        wrapped = cls.__new__(cls)
+        wrapped._items = items
+        return wrapped
 
     def __getitem__(self, key: _K) -> _V:
         return self._items[key]
@@ -39,6 +47,16 @@ class FrozenMap(Mapping[_K, _V]):
 
     def __contains__(self, key: object) -> bool:
         return key in self._items
+
+    # The dict's own lookup: `Mapping.get` goes through `__getitem__` and an exception.
+    @overload
+    def get(self, key: _K, /) -> _V | None: ...
+
+    @overload
+    def get(self, key: _K, default: _V | _T, /) -> _V | _T: ...
+
+    def get(self, key: _K, default: object = None, /) -> object:
+        return self._items.get(key, default)
 
     # The dict's own views: `Mapping`'s would look every key up again (a node's checkpoint is
     # walked on every prepare).
@@ -173,27 +191,100 @@ class PreparedClaim:
     devices: tuple[PreparedDevice, ...]
 
 
+DeviceKey = tuple[str, str]
+"""A device by its pool and name."""
+
+
 @dataclasses.dataclass(frozen=True)
 class Checkpoint:
-    """Every claim prepared on this node since boot `boot_id`, keyed by claim UID."""
+    """Every claim prepared on this node since boot `boot_id`, keyed by claim UID.
+
+    Two indexes come with it, kept up to date by `with_claim` and `without_claim` one claim at a
+    time, so that a question about one device does not walk a thousand claims: `holders` and
+    `dynamic_migs`. They are derived: not compared, not written to any file.
+    """
 
     boot_id: str
     claims: Mapping[ClaimUID, PreparedClaim] = dataclasses.field(
         default_factory=FrozenMap[ClaimUID, PreparedClaim]
     )
+    holders: Mapping[DeviceKey, tuple[ClaimUID, ...]] = dataclasses.field(
+        init=False, repr=False, compare=False
+    )
+    """Each prepared device (pool, name) and the claims that hold it, in the order they came."""
+    dynamic_migs: Mapping[str, int] = dataclasses.field(init=False, repr=False, compare=False)
+    """The UUID of each MIG device created at prepare, and how many devices of claims hold it."""
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "claims", FrozenMap(self.claims))
-        for uid, claim in self.claims.items():
+        claims = FrozenMap(self.claims)
+        holders: dict[DeviceKey, tuple[ClaimUID, ...]] = {}
+        migs: dict[str, int] = {}
+        for uid, claim in claims.items():
             if uid != claim.uid:
                 raise ValueError(f"claim {claim.uid!r} is filed under the UID {uid!r}")
+            _index(claim, holders, migs, +1)
+        object.__setattr__(self, "claims", claims)
+        object.__setattr__(self, "holders", FrozenMap._wrap(holders))
+        object.__setattr__(self, "dynamic_migs", FrozenMap._wrap(migs))
 
     def with_claim(self, claim: PreparedClaim) -> Checkpoint:
         """A copy with `claim` added, or replacing the claim with the same UID."""
-        return dataclasses.replace(self, claims={**self.claims, claim.uid: claim})
+        claims = dict(self.claims.items())
+        holders, migs = dict(self.holders.items()), dict(self.dynamic_migs.items())
+        earlier = claims.get(claim.uid)
+        if earlier is not None:
+            _index(earlier, holders, migs, -1)
+        claims[claim.uid] = claim
+        _index(claim, holders, migs, +1)
+        return self._derived(claims, holders, migs)
 
     def without_claim(self, uid: ClaimUID) -> Checkpoint:
         """A copy without the claim `uid` (unchanged if it is not there)."""
-        return dataclasses.replace(
-            self, claims={key: claim for key, claim in self.claims.items() if key != uid}
-        )
+        if uid not in self.claims:
+            return self
+        claims = dict(self.claims.items())
+        holders, migs = dict(self.holders.items()), dict(self.dynamic_migs.items())
+        _index(claims.pop(uid), holders, migs, -1)
+        return self._derived(claims, holders, migs)
+
+    def _derived(
+        self,
+        claims: dict[ClaimUID, PreparedClaim],
+        holders: dict[DeviceKey, tuple[ClaimUID, ...]],
+        migs: dict[str, int],
+    ) -> Checkpoint:
+        """A checkpoint of this boot with these claims and their indexes, checked one claim at a
+        time by the caller (`__post_init__` would walk every claim again)."""
+        derived = object.__new__(Checkpoint)
+        object.__setattr__(derived, "boot_id", self.boot_id)
+        object.__setattr__(derived, "claims", FrozenMap._wrap(claims))
+        object.__setattr__(derived, "holders", FrozenMap._wrap(holders))
+        object.__setattr__(derived, "dynamic_migs", FrozenMap._wrap(migs))
+        return derived
+
+
+def _index(
+    claim: PreparedClaim,
+    holders: dict[DeviceKey, tuple[ClaimUID, ...]],
+    migs: dict[str, int],
+    sign: int,
+) -> None:
+    """Add `claim`'s devices to the indexes (`sign` +1), or take them out (-1)."""
+    for device in claim.devices:
+        key = (device.pool, device.device)
+        held = holders.get(key, ())
+        if sign > 0:
+            if claim.uid not in held:
+                holders[key] = (*held, claim.uid)
+        else:
+            rest = tuple(uid for uid in held if uid != claim.uid)
+            if rest:
+                holders[key] = rest
+            else:
+                holders.pop(key, None)
+        if device.mig_uuid and device.isolation.mig is MigOrigin.DYNAMIC:
+            count = migs.get(device.mig_uuid, 0) + sign
+            if count > 0:
+                migs[device.mig_uuid] = count
+            else:
+                migs.pop(device.mig_uuid, None)

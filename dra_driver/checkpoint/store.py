@@ -156,6 +156,9 @@ class NodeCheckpoint:
         """The last load read ``checkpoint.json`` (the directory, if any, is stale)."""
         self._on_disk: set[str] = set()
         """Names of the directory's claim files as of the last load or save."""
+        self._stale: set[str] = set()
+        """Those of `_on_disk` that hold no claim of the checkpoint (another boot's): removed by
+        the next save in the directory."""
         self._encoder = scheme.Encoder()
         self._token = secrets.token_hex(8)
         self._saves = 0
@@ -166,6 +169,7 @@ class NodeCheckpoint:
         if seen == self._seen:
             return self.checkpoint
         self._on_disk = self._claim_files()
+        self._stale = set()
         if seen[1] is not None:
             self.checkpoint = load(self.file, boot_id=self.boot_id).checkpoint
             self._in_file = True
@@ -203,23 +207,28 @@ class NodeCheckpoint:
         for name in sorted(self._on_disk):  # the file holds everything now
             atomicfiles.remove(self.directory / name, durable=False)
             self._on_disk.discard(name)
+        self._stale.clear()
 
     def _save_directory(self, checkpoint: model.Checkpoint) -> None:
-        before = model.Checkpoint(boot_id=self.boot_id) if self._in_file else self.checkpoint
-        wanted = {v2.file_name(uid): claim for uid, claim in checkpoint.claims.items()}
         self.directory.mkdir(mode=0o700, exist_ok=True)
-        for name, claim in wanted.items():
-            if before.claims.get(claim.uid) is not claim or name not in self._on_disk:
-                atomicfiles.write_bytes(
-                    self.directory / name,
-                    v2.encode(self.boot_id, claim),
-                    mode=0o600,
-                    durable=False,
-                )
-                self._on_disk.add(name)
-        for name in sorted(self._on_disk - wanted.keys()):
+        if self._in_file:  # taking the node over from checkpoint.json: write every claim
+            before = model.Checkpoint(boot_id=self.boot_id)
+            self._stale |= self._on_disk
+        else:
+            before = self.checkpoint
+        held = dict(before.claims.items()).get  # a dict's own lookup: this walks every claim
+        changed = [claim for uid, claim in checkpoint.claims.items() if held(uid) is not claim]
+        for claim in changed:
+            name = v2.file_name(claim.uid)
+            content = v2.encode(self.boot_id, claim)
+            atomicfiles.write_bytes(self.directory / name, content, mode=0o600, durable=False)
+            self._on_disk.add(name)
+            self._stale.discard(name)
+        gone = [v2.file_name(uid) for uid in before.claims.keys() - checkpoint.claims.keys()]
+        for name in [*gone, *sorted(self._stale)]:
             atomicfiles.remove(self.directory / name, durable=False)
             self._on_disk.discard(name)
+            self._stale.discard(name)
         if self._in_file:  # the directory holds everything now
             atomicfiles.remove(self.file, durable=False)
 
@@ -255,6 +264,7 @@ class NodeCheckpoint:
                 claims[claim.uid] = claim
             else:
                 other_boots += 1
+                self._stale.add(name)
         if other_boots:
             log.warning(
                 "checkpoint.other_boot", path=str(self.directory), dropped_claims=other_boots

@@ -1,6 +1,7 @@
 """The checkpoint model is immutable: changes make new values, and nobody can edit one in place.
 
-Covers: `with_claim` (add, replace), `without_claim` (remove, absent UID), caller-owned mappings
+Covers: `with_claim` (add, replace), `without_claim` (remove, absent UID), the indexes of holders
+and created MIG devices kept as if built anew after any change, caller-owned mappings
 copied and frozen, values hashable and equal to ones built from plain dicts, a claim filed under
 the wrong UID refused; isolation records frozen and hashable, a negative quota refused.
 """
@@ -10,8 +11,11 @@ from __future__ import annotations
 from typing import Any, cast
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from dra_driver.checkpoint import model
+from tests.dra_driver.checkpoint import strategies
 
 UID_A = model.ClaimUID("0b5e4c6e-0000-4000-8000-00000000000a")
 UID_B = model.ClaimUID("0b5e4c6e-0000-4000-8000-00000000000b")
@@ -111,3 +115,64 @@ def test_isolation_is_immutable_and_hashable() -> None:
 def test_a_negative_quota_is_refused(memory: int, cores: int) -> None:
     with pytest.raises(ValueError, match="not negative"):
         model.Quota(memory_bytes=memory, cores=cores)
+
+
+def _indexes(
+    checkpoint: model.Checkpoint,
+) -> tuple[dict[model.DeviceKey, set[model.ClaimUID]], dict[str, int]]:
+    holders = {key: set(uids) for key, uids in checkpoint.holders.items()}
+    return holders, dict(checkpoint.dynamic_migs)
+
+
+@given(
+    strategies.checkpoints(),
+    st.lists(st.one_of(strategies.claims(), st.integers(min_value=0, max_value=20)), max_size=12),
+)
+def test_indexes_follow_every_change_as_if_built_anew(
+    checkpoint: model.Checkpoint, changes: list[model.PreparedClaim | int]
+) -> None:
+    """A claim added or replaced (a claim), or one removed (an index into the claims held)."""
+    for change in changes:
+        if isinstance(change, int):
+            held = sorted(checkpoint.claims)
+            gone = held[change % len(held)] if held else model.ClaimUID("none")
+            checkpoint = checkpoint.without_claim(gone)
+        else:
+            checkpoint = checkpoint.with_claim(change)
+        fresh = model.Checkpoint(boot_id=checkpoint.boot_id, claims=checkpoint.claims)
+        assert checkpoint == fresh
+        assert _indexes(checkpoint) == _indexes(fresh)
+    for (pool, name), uids in checkpoint.holders.items():
+        for uid in uids:
+            assert (pool, name) in {(d.pool, d.device) for d in checkpoint.claims[uid].devices}
+
+
+def test_the_indexes_name_holders_and_created_mig_devices() -> None:
+    def device(name: str, mig: str | None, origin: model.MigOrigin | None) -> model.PreparedDevice:
+        return model.PreparedDevice(
+            request_names=("r",),
+            pool="node-a",
+            device=name,
+            share_id=None,
+            cdi_ids=(),
+            gpu_uuid="GPU-1",
+            mig_uuid=mig,
+            isolation=model.Isolation(mig=origin),
+        )
+
+    created = device("gpu-0-mig-1g5gb-0", "MIG-a", model.MigOrigin.DYNAMIC)
+    admins = device("gpu-0-mig-1g5gb-1", "MIG-b", model.MigOrigin.STATIC)
+    a = model.PreparedClaim(
+        model.ClaimUID("a"), "ns", "a", model.PrepareState.COMPLETED, (created,)
+    )
+    b = model.PreparedClaim(
+        model.ClaimUID("b"), "ns", "b", model.PrepareState.COMPLETED, (created, admins)
+    )
+    both = model.Checkpoint(boot_id="boot").with_claim(a).with_claim(b)
+    assert dict(both.holders) == {
+        ("node-a", "gpu-0-mig-1g5gb-0"): ("a", "b"),
+        ("node-a", "gpu-0-mig-1g5gb-1"): ("b",),
+    }
+    assert dict(both.dynamic_migs) == {"MIG-a": 2}
+    assert dict(both.without_claim(model.ClaimUID("a")).dynamic_migs) == {"MIG-a": 1}
+    assert both.without_claim(model.ClaimUID("a")).without_claim(model.ClaimUID("b")).holders == {}
