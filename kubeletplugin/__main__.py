@@ -137,6 +137,7 @@ def run(
             driver=config.driver_name,
             stats=stats,
             get_pod=podclaims.pod_getter(api),
+            on_unprepared=pods.forget,
         )
         health.register(server, board)
 

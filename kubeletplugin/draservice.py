@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import time
 import types
+from collections.abc import Callable
 from typing import Any, Protocol
 
 import grpc
@@ -52,9 +53,12 @@ class DraService:
         driver: str,
         stats: metrics.Metrics,
         get_pod: podclaims.GetPod | None = None,
+        on_unprepared: Callable[[claims.ClaimUID], None] | None = None,
         messages: types.ModuleType = v1,
     ) -> None:
         self._preparer = preparer
+        self._on_unprepared = on_unprepared
+        """Told of each claim unprepared (what is kept about a claim for metrics goes with it)."""
         self._fetch = fetch
         self._get_pod = get_pod
         self._driver = driver
@@ -81,6 +85,10 @@ class DraService:
         with self._stats.call("unprepare"):
             refs = [_ref(claim, context) for claim in request.claims]
             errors = self._preparer.unprepare(refs)
+            if self._on_unprepared is not None:
+                for ref in refs:
+                    if not errors[ref.uid]:
+                        self._on_unprepared(ref.uid)
             answers = {
                 uid: self._pb.NodeUnprepareResourceResponse(error=error)
                 for uid, error in errors.items()

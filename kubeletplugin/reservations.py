@@ -46,6 +46,11 @@ class Reservations:
         with self._lock:
             return self._pods.get(uid, ())
 
+    def forget(self, uid: claims.ClaimUID) -> None:
+        """Forget the claim `uid` (unprepared: nothing of it is exported any more)."""
+        with self._lock:
+            self._pods.pop(uid, None)
+
     def retain(self, uids: Collection[claims.ClaimUID]) -> None:
         """Forget every claim but `uids` (the claims prepared now)."""
         with self._lock:
