@@ -4,7 +4,7 @@ Run ``.venv/bin/python bench/prepare.py`` from the repository root; one JSON obj
 progress to stderr. It starts the local control plane (``e2e.harness``: etcd and a real
 kube-apiserver on 127.0.0.1, built once into a cache), creates the claims through the API
 (``ResourceClaim`` objects whose allocation is written through the ``status`` subresource, as the
-scheduler writes it), and runs the plugin as a separate process: this file again (``--serve``),
+scheduler writes it), and runs the plugin as a separate process (``bench/pluginprocess.py``),
 which runs the real ``kubeletplugin.__main__.main`` with ``--kubeconfig``: flags, logging (JSON
 to a log file), the fake GPU backend with its state file, start-up reconciliation, the slice
 publisher, the real `serving.Servers` and `draservice` on unix sockets, each claim GET from the
@@ -31,26 +31,21 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import cProfile
-import functools
-import gc
 import json
 import math
 import os
 import pathlib
 import platform
-import pstats
 import shutil
 import signal
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Sequence
 from types import FrameType, TracebackType
-from typing import Any, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Any
 
 REPO = pathlib.Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:
@@ -58,10 +53,12 @@ if str(REPO) not in sys.path:
 
 import grpc
 
-from e2e.harness import binaries, controlplane, kube, objects
 from kubeletplugin import serving
 from kubeletplugin.protos.dra.v1 import api_pb2 as v1
 from kubeletplugin.protos.dra.v1 import api_pb2_grpc as v1_grpc
+
+if TYPE_CHECKING:
+    from e2e.harness import kube
 
 DRIVER = "gpu.dra.dev"
 NODE = "bench-node"
@@ -89,9 +86,6 @@ MPS_CONFIG = {
 }
 _UID_NAMESPACE = uuid.UUID("0b6f3a52-3f1e-4d0c-9a57-6f9f2e1d9c11")
 
-P = ParamSpec("P")
-R = TypeVar("R")
-
 
 class BenchError(Exception):
     """The plugin answered something a correct plugin never would; the numbers are void."""
@@ -106,6 +100,9 @@ def _kind(name: str) -> tuple[str, int]:
 
 
 def claim_spec(name: str) -> dict[str, Any]:
+    # The harness is imported where the bench needs it (the client side only).
+    from e2e.harness import objects  # noqa: PLC0415
+
     kind, _ = _kind(name)
     if kind == "share":
         request = objects.request("gpu", "shared.gpu.dra.dev", capacity={"memory": "1Gi"})
@@ -171,190 +168,6 @@ class Claims:
         return v1.Claim(namespace=NAMESPACE, uid=self.uids[name], name=name)
 
 
-# -- the plugin process (--serve) ------------------------------------------------------------
-
-
-class Recorder:
-    """Inclusive wall time and call count per (operation, phase), for the instrumented run."""
-
-    def __init__(self) -> None:
-        self.op = "idle"
-        self.totals: dict[str, dict[str, list[float]]] = {}
-        self.profilers: dict[str, cProfile.Profile] = {}
-        self._gc_started = 0.0
-
-    def add(self, phase: str, seconds: float) -> None:
-        entry = self.totals.setdefault(self.op, {}).setdefault(phase, [0.0, 0.0, 0.0])
-        entry[0] += 1
-        entry[1] += seconds
-        entry[2] = max(entry[2], seconds)
-
-    def on_gc(self, phase: str, info: dict[str, int]) -> None:
-        """`gc.callbacks` hook: a collection's pause, charged to the call it interrupted."""
-        if phase == "start":
-            self._gc_started = time.perf_counter()
-        else:
-            self.add(f"gc.gen{info['generation']}", time.perf_counter() - self._gc_started)
-
-    def timed(self, phase: str, fn: Callable[P, R]) -> Callable[P, R]:
-        @functools.wraps(fn)
-        def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
-            start = time.perf_counter()
-            try:
-                return fn(*args, **kwargs)
-            finally:
-                self.add(phase, time.perf_counter() - start)
-
-        return wrapper
-
-    def timed_context(
-        self, phase: Callable[[Sequence[object]], str], fn: Callable[..., Any]
-    ) -> Callable[..., Any]:
-        @contextlib.contextmanager
-        def wrapper(*args: Any, **kwargs: Any) -> Iterator[Any]:
-            name = phase(args)
-            start = time.perf_counter()
-            with fn(*args, **kwargs) as value:
-                self.add(f"{name}.acquire", time.perf_counter() - start)
-                yield value
-            self.add(f"{name}.total", time.perf_counter() - start)
-
-        return wrapper
-
-    def rpc(self, method: str, fn: Callable[..., Any], *, cprofile: bool) -> Callable[..., Any]:
-        @functools.wraps(fn)
-        def wrapper(servicer: Any, request: Any, context: Any) -> Any:
-            first = request.claims[0].name if request.claims else "none-0"
-            self.op = f"{method}:{first.rpartition('-')[0]}:{len(request.claims)}"
-            profiler = self.profilers.setdefault(self.op, cProfile.Profile()) if cprofile else None
-            start = time.perf_counter()
-            if profiler is not None:
-                profiler.enable()
-            try:
-                return fn(servicer, request, context)
-            finally:
-                if profiler is not None:
-                    profiler.disable()
-                self.add("rpc", time.perf_counter() - start)
-                self.op = "idle"
-
-        return wrapper
-
-    def report(self, *, top: int) -> dict[str, Any]:
-        out: dict[str, Any] = {}
-        for op, phases in sorted(self.totals.items()):
-            calls = phases["rpc"][0] if "rpc" in phases else 1.0
-            out[op] = {
-                "calls": int(calls),
-                "per_call_count_ms_maxms": {
-                    phase: [round(n / calls, 2), round(1000 * s / calls, 3), round(1000 * most, 2)]
-                    for phase, (n, s, most) in sorted(phases.items(), key=lambda kv: -kv[1][1])
-                },
-            }
-            profiler = self.profilers.get(op)
-            if profiler is not None:
-                out[op]["cprofile_top_tottime_ms_per_call"] = _top(profiler, calls, top=top)
-        return out
-
-
-def _top(profiler: cProfile.Profile, calls: float, *, top: int) -> list[list[Any]]:
-    table: dict[Any, Any] = pstats.Stats(profiler).stats  # type: ignore[attr-defined]
-    rows = sorted(table.items(), key=lambda kv: -kv[1][2])[:top]
-    return [
-        [
-            f"{pathlib.Path(file).name}:{line}:{func}",
-            round(nc / calls, 1),
-            round(1000 * tt / calls, 3),
-            round(1000 * ct / calls, 3),
-        ]
-        for (file, line, func), (_cc, nc, tt, ct, _callers) in rows
-    ]
-
-
-def instrument(recorder: Recorder, *, phases: bool, cprofile: bool) -> None:
-    """Wrap the plugin's phases in timers (process-local monkeypatching; no source is changed)."""
-    from dra_driver import atomicfiles, inventory, preparing  # noqa: PLC0415
-    from dra_driver.backends.fake import state  # noqa: PLC0415
-    from dra_driver.cdi import writing  # noqa: PLC0415
-    from dra_driver.checkpoint import scheme, store  # noqa: PLC0415
-    from dra_driver.isolation import mps, quotas  # noqa: PLC0415
-    from kubeletplugin import claimfetching, draservice  # noqa: PLC0415
-
-    for method in ("NodePrepareResources", "NodeUnprepareResources"):
-        original = getattr(draservice.DraService, method)
-        setattr(draservice.DraService, method, recorder.rpc(method, original, cprofile=cprofile))
-    if not phases:
-        return
-    gc.callbacks.append(recorder.on_gc)
-    plain: list[tuple[object, str, str]] = [
-        (os, "fsync", "os.fsync"),
-        (atomicfiles, "write_bytes", "atomic.write_bytes"),
-        (atomicfiles, "remove", "atomic.remove"),
-        (store.NodeCheckpoint, "load", "checkpoint.load"),
-        (store.NodeCheckpoint, "save", "checkpoint.save"),
-        (scheme, "decode", "checkpoint.decode"),
-        (scheme.Encoder, "encode", "checkpoint.encode"),
-        (writing, "write_claim_spec", "cdi.write"),
-        (writing, "remove_claim_spec", "cdi.remove"),
-        (quotas, "write", "quota.write"),
-        (quotas, "remove", "quota.remove"),
-        (inventory.Cache, "current", "inventory.current"),
-        (mps.Daemons, "ensure", "mps.ensure"),
-        (mps.Daemons, "command", "mps.command (one-off client)"),
-        (preparing.Preparer, "_plan", "preparer.plan"),
-        (preparing.Preparer, "_isolate", "preparer.isolate"),
-        (preparing.Preparer, "_write_cdi", "preparer.write_cdi"),
-        (preparing.Preparer, "_undo", "preparer.undo"),
-        (claimfetching.ClaimFetcher, "fetch", "claim GET"),
-    ]
-    for owner, attr, phase in plain:
-        setattr(owner, attr, recorder.timed(phase, getattr(owner, attr)))
-
-    enter = recorder.timed("node lock (wait included)", atomicfiles.NodeLock.__enter__)
-    atomicfiles.NodeLock.__enter__ = enter  # type: ignore[method-assign]
-    transaction = recorder.timed_context(lambda args: "fake.state_txn", state.Store.transaction)
-    state.Store.transaction = transaction  # type: ignore[method-assign]
-
-
-def serve(args: argparse.Namespace) -> int:
-    """The plugin process: the real entry point, instrumented if asked to."""
-    from kubeletplugin import __main__ as plugin_main  # noqa: PLC0415
-
-    recorder = Recorder()
-    if args.phases or args.cprofile:
-        instrument(recorder, phases=args.phases, cprofile=args.cprofile)
-    threading.Thread(target=_exit_when_orphaned, daemon=True).start()
-    work = pathlib.Path(args.workdir)
-    code = plugin_main.main(
-        [
-            f"--driver-name={DRIVER}",
-            f"--node-name={NODE}",
-            f"--pod-uid={POD_UID}",
-            f"--gpus={args.gpus}",
-            f"--kubeconfig={args.kubeconfig}",
-            f"--plugin-dir={work / 'plugin'}",
-            f"--registry-dir={work / 'registry'}",
-            f"--cdi-dir={work / 'cdi'}",
-            "--sweep-interval=3600",
-            "--resync-interval=3600",
-            "--log-format=json",
-            f"--log-level={args.log_level}",
-            f"--checkpoint-layout={args.checkpoint_layout}",
-        ]
-    )
-    if args.profile_out:
-        report = recorder.report(top=args.top)
-        pathlib.Path(args.profile_out).write_text(json.dumps(report))
-    return code
-
-
-def _exit_when_orphaned() -> None:
-    """The bench holds our stdin open; when it goes away, stop as on SIGTERM."""
-    while os.read(0, 4096):  # the raw descriptor: a buffered reader would block shutdown
-        pass
-    os.kill(os.getpid(), signal.SIGTERM)
-
-
 # -- the client ------------------------------------------------------------------------------
 
 
@@ -368,17 +181,29 @@ class Plugin:
         gpus: str,
         kubeconfig: pathlib.Path,
         extra: Sequence[str] = (),
+        instrument: Sequence[str] = (),
     ) -> None:
+        """`extra`: more flags of the plugin; `instrument`: flags of `pluginprocess`."""
         self.workdir = workdir
         self.socket = serving.dra_socket(workdir / "plugin", driver=DRIVER, pod_uid=POD_UID)
         self.log_path = workdir / "plugin.log"
         self.argv = [
             sys.executable,
-            str(pathlib.Path(__file__).resolve()),
-            "--serve",
-            f"--workdir={workdir}",
+            str(pathlib.Path(__file__).resolve().parent / "pluginprocess.py"),
+            *instrument,
+            "--",
+            f"--driver-name={DRIVER}",
+            f"--node-name={NODE}",
+            f"--pod-uid={POD_UID}",
             f"--gpus={gpus}",
             f"--kubeconfig={kubeconfig}",
+            f"--plugin-dir={workdir / 'plugin'}",
+            f"--registry-dir={workdir / 'registry'}",
+            f"--cdi-dir={workdir / 'cdi'}",
+            "--sweep-interval=3600",
+            "--resync-interval=3600",
+            "--log-format=json",
+            "--log-level=info",
             *extra,
         ]
         self.process: subprocess.Popen[bytes] | None = None
@@ -591,8 +416,10 @@ def profile_run(
 ) -> dict[str, Any]:
     """A shorter loop against a plugin run with `flag` (``--phases`` or ``--cprofile``)."""
     out = workdir / "profile.json"
-    extra = [flag, f"--profile-out={out}", f"--top={args.top}"]
-    with Plugin(workdir, gpus=args.gpus, kubeconfig=args.kubeconfig, extra=extra) as plugin:
+    instrument = [flag, f"--profile-out={out}", f"--top={args.top}"]
+    with Plugin(
+        workdir, gpus=args.gpus, kubeconfig=args.kubeconfig, instrument=instrument
+    ) as plugin:
         held = hold(plugin, claims, SHARED_GPUS)
         for kind in ("gpu", "mig", "share"):
             cycles(plugin, claims, kind, args.profile_calls)
@@ -610,6 +437,8 @@ def bench(args: argparse.Namespace) -> int:
     signal.alarm(args.time_limit)
     try:
         progress("control plane: building (cached) and starting etcd and kube-apiserver")
+        from e2e.harness import binaries, controlplane, objects  # noqa: PLC0415 (see claim_spec)
+
         plane = controlplane.ControlPlane(bin_dir=binaries.ensure_built(), work_dir=root / "api")
         with plane:
             api = plane.client()
@@ -746,14 +575,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     add("--profile", action="store_true", help="add phase timings and cProfile (2 more runs)")
     add("--profile-calls", type=int, default=100)
     add("--top", type=int, default=15, help="cProfile rows per operation")
-    # the plugin process
-    add("--serve", action="store_true", help=argparse.SUPPRESS)
-    add("--workdir", help=argparse.SUPPRESS)
-    add("--kubeconfig", help=argparse.SUPPRESS)
-    add("--phases", action="store_true", help=argparse.SUPPRESS)
-    add("--cprofile", action="store_true", help=argparse.SUPPRESS)
-    add("--profile-out", help=argparse.SUPPRESS)
-    add("--log-level", default="info", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     args.other_layout = "v2" if args.checkpoint_layout == "v1" else "v1"
     if args.tiny:
@@ -764,8 +585,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    if args.serve:
-        return serve(args)
     try:
         return bench(args)
     except BenchError as exc:

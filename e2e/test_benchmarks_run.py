@@ -1,6 +1,7 @@
 """Every benchmark runs, with tiny parameters, so that none can rot unnoticed.
 
-Covers: ``bench/prepare.py --tiny`` (the plugin process against the local kube-apiserver),
+Covers: ``bench/prepare.py --tiny --profile`` (the plugin process against the local
+kube-apiserver, in both checkpoint layouts, and the two instrumented runs),
 ``bench/publish.py --nodes 2`` and ``bench/quota.py`` with one short round each exit 0 and print
 one JSON object with their headline keys. No figure is checked: the machine running CI is not
 the one the README's figures come from.
@@ -37,7 +38,7 @@ def _run(script: str, *args: str, timeout: float) -> dict[str, Any]:
 
 
 def test_the_prepare_benchmark_runs(bin_dir: pathlib.Path) -> None:
-    result = _run("prepare.py", "--tiny", timeout=300)
+    result = _run("prepare.py", "--tiny", "--profile", timeout=300)
     for key in (
         "prepare_p50_ms",
         "prepare_p99_ms",
@@ -49,6 +50,12 @@ def test_the_prepare_benchmark_runs(bin_dir: pathlib.Path) -> None:
         assert isinstance(result[key], float), key
     assert set(result["kinds"]) == {"gpu", "mig", "share", "mps"}
     assert set(result["batches"]) == {"share_x8", "share_x64"}
+    assert result["checkpoint_layout"] == "v1"
+    assert isinstance(result["prepare_p50_ms_1000_held_v2"], float)  # the other layout
+    phases = result["profile"]["phases"]["NodePrepareResources:gpu:1"]["per_call_count_ms_maxms"]
+    assert {"rpc", "claim GET", "checkpoint.save"} <= set(phases)
+    cprofiled = result["profile"]["cprofile"]["NodePrepareResources:gpu:1"]
+    assert cprofiled["cprofile_top_tottime_ms_per_call"]
 
 
 def test_the_publish_benchmark_runs(bin_dir: pathlib.Path) -> None:
