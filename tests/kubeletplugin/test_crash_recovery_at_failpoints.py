@@ -22,7 +22,7 @@ import signal
 import grpc
 import pytest
 
-from dra_driver import failpoints, hardware
+from dra_driver import claims, failpoints, hardware
 from dra_driver.checkpoint import model
 from tests.kubeletplugin import claimbook, pluginserver
 from tests.kubeletplugin.claimbook import claim, gpu, mig, shared
@@ -69,6 +69,23 @@ def mig_instances(layout: pluginserver.Layout) -> tuple[hardware.MigInstance, ..
     return gpus.status(gpus.gpus()[0].uuid).mig_instances
 
 
+def _killed_preparing(
+    layout: pluginserver.Layout, claims_dir: pathlib.Path, ref: claims.ClaimRef, step: str
+) -> grpc.RpcError:
+    """Ask a plugin process that dies at `step` to prepare `ref`; the error the call got."""
+    crashing = pluginserver.PluginProcess(
+        layout, claims_dir=claims_dir, pod_uid=POD_UID, failpoint=step
+    )
+    try:
+        crashing.wait_ready()
+        with crashing.stubs() as stubs, pytest.raises(grpc.RpcError) as raised:
+            stubs.v1.prepare(ref, timeout=10)
+        assert crashing.wait(timeout=10) == -signal.SIGKILL, crashing.log()
+    finally:
+        crashing.close()
+    return raised.value
+
+
 @pytest.mark.parametrize("step", failpoints.PREPARE_STEPS)
 def test_a_plugin_killed_mid_prepare_converges_after_a_restart(
     short_dir: pathlib.Path, step: str
@@ -83,17 +100,8 @@ def test_a_plugin_killed_mid_prepare_converges_after_a_restart(
     ref = claimbook.ref(obj)
 
     # 1. The plugin dies at `step`, without answering.
-    crashing = pluginserver.PluginProcess(
-        layout, claims_dir=claims_dir, pod_uid=POD_UID, failpoint=step
-    )
-    try:
-        crashing.wait_ready()
-        with crashing.stubs() as stubs, pytest.raises(grpc.RpcError) as raised:
-            stubs.v1.prepare(ref, timeout=10)
-        assert crashing.wait(timeout=10) == -signal.SIGKILL, crashing.log()
-    finally:
-        crashing.close()
-    code, details = pluginserver.status_of(raised.value)
+    raised = _killed_preparing(layout, claims_dir, ref, step)
+    code, details = pluginserver.status_of(raised)
     assert code is grpc.StatusCode.UNAVAILABLE, details
     left = AT_STEP[step]
     assert layout.checkpointed() == {CLAIM_UID: left.state}
@@ -152,16 +160,7 @@ def test_a_whole_gpu_killed_mid_prepare_leaves_only_what_start_up_removes(
     obj = claim(CLAIM_UID, gpu(1, request="gpu"))
     claimbook.ClaimBook(claims_dir).add(obj)
     ref = claimbook.ref(obj)
-    crashing = pluginserver.PluginProcess(
-        layout, claims_dir=claims_dir, pod_uid=POD_UID, failpoint=step
-    )
-    try:
-        crashing.wait_ready()
-        with crashing.stubs() as stubs, pytest.raises(grpc.RpcError):
-            stubs.v1.prepare(ref, timeout=10)
-        assert crashing.wait(timeout=10) == -signal.SIGKILL, crashing.log()
-    finally:
-        crashing.close()
+    _killed_preparing(layout, claims_dir, ref, step)
     state, spec = WHOLE_GPU_AT_STEP[step]
     assert layout.checkpointed() == ({} if state is None else {CLAIM_UID: state})
     assert layout.cdi_spec(CLAIM_UID).exists() is spec
