@@ -338,7 +338,8 @@ class Preparer:
 
     def reconcile(self) -> None:
         """Start-up: roll back interrupted prepares, remove what no checkpoint entry owns (CDI
-        specs, claim directories, MIG instances this driver created; never an admin's)."""
+        specs, claim directories, MIG instances this driver created, never an admin's; MPS
+        daemons), and adopt the MPS daemons that claims use as they run (never restarted)."""
         with self._lock:
             state = self._load()
             for prepared in list(state.claims.values()):
@@ -348,6 +349,7 @@ class Preparer:
                     state = state.without_claim(prepared.uid)
             self._save(state)
             migs.destroy_orphans(self.backend, self.ledger, held=set(state.dynamic_migs))
+            self.mps.reconcile(_mps_daemons(state))
             owned = set(state.claims)
             for uid in writing.claim_uids_with_specs(self.config.cdi_dir) - owned:
                 writing.remove_claim_spec(self.config.cdi_dir, uid)
@@ -661,6 +663,16 @@ def _holds_device(state: model.Checkpoint, uid: str, device: model.PreparedDevic
 
 def _served_by(daemon: str) -> Callable[[model.PreparedDevice], bool]:
     return lambda held: held.isolation.mps is not None and held.isolation.mps.daemon == daemon
+
+
+def _mps_daemons(state: model.Checkpoint) -> set[str]:
+    """The MPS daemons that the claims of `state` use."""
+    return {
+        device.isolation.mps.daemon
+        for claim in state.claims.values()
+        for device in claim.devices
+        if device.isolation.mps is not None
+    }
 
 
 def _claim(
