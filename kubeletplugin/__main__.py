@@ -242,6 +242,7 @@ def open_preparer(
             node_name=config.node.name,
             image=config.mps.image,
             driver=config.driver_name,
+            driver_root=config.driver_files.root if config.node.real_gpus else None,
         )
     preparer = preparing.Preparer(
         backend,
