@@ -183,13 +183,10 @@ class NodeCheckpoint:
         """Write `checkpoint` in `layout`, atomically; `errors.CheckpointIOError` if it fails
         (then the disk may hold the old or, per claim, the new state: the next load reads it)."""
         self._seen = None
-        try:
-            if self.layout is Layout.FILE:
-                self._save_file(checkpoint)
-            else:
-                self._save_directory(checkpoint)
-        except OSError as err:
-            raise errors.CheckpointIOError(f"cannot write the checkpoint: {err}") from err
+        if self.layout is Layout.FILE:
+            self._save_file(checkpoint)
+        else:
+            self._save_directory(checkpoint)
         self.checkpoint = checkpoint
         self._in_file = self.layout is Layout.FILE
         self._saves += 1
@@ -202,15 +199,17 @@ class NodeCheckpoint:
         log.debug("checkpoint.saved", layout=self.layout.value, claims=len(checkpoint.claims))
 
     def _save_file(self, checkpoint: model.Checkpoint) -> None:
-        content = self._encoder.encode(checkpoint)
-        atomicfiles.write_bytes(self.file, content, mode=0o600, durable=False)
+        _write(self.file, self._encoder.encode(checkpoint))
         for name in sorted(self._on_disk):  # the file holds everything now
-            atomicfiles.remove(self.directory / name, durable=False)
+            _remove(self.directory / name)
             self._on_disk.discard(name)
         self._stale.clear()
 
     def _save_directory(self, checkpoint: model.Checkpoint) -> None:
-        self.directory.mkdir(mode=0o700, exist_ok=True)
+        try:
+            self.directory.mkdir(mode=0o700, exist_ok=True)
+        except OSError as err:
+            raise errors.CheckpointIOError(f"cannot create {self.directory}: {err}") from err
         if self._in_file:  # taking the node over from checkpoint.json: write every claim
             before = model.Checkpoint(boot_id=self.boot_id)
             self._stale |= self._on_disk
@@ -220,17 +219,16 @@ class NodeCheckpoint:
         changed = [claim for uid, claim in checkpoint.claims.items() if held(uid) is not claim]
         for claim in changed:
             name = v2.file_name(claim.uid)
-            content = v2.encode(self.boot_id, claim)
-            atomicfiles.write_bytes(self.directory / name, content, mode=0o600, durable=False)
+            _write(self.directory / name, v2.encode(self.boot_id, claim))
             self._on_disk.add(name)
             self._stale.discard(name)
         gone = [v2.file_name(uid) for uid in before.claims.keys() - checkpoint.claims.keys()]
         for name in [*gone, *sorted(self._stale)]:
-            atomicfiles.remove(self.directory / name, durable=False)
+            _remove(self.directory / name)
             self._on_disk.discard(name)
             self._stale.discard(name)
         if self._in_file:  # the directory holds everything now
-            atomicfiles.remove(self.file, durable=False)
+            _remove(self.file)
 
     def _claim_files(self) -> set[str]:
         try:
@@ -270,6 +268,21 @@ class NodeCheckpoint:
                 "checkpoint.other_boot", path=str(self.directory), dropped_claims=other_boots
             )
         return model.Checkpoint(boot_id=self.boot_id, claims=claims)
+
+
+def _write(path: pathlib.Path, content: bytes) -> None:
+    """Replace `path` atomically, not durably (see `NodeCheckpoint`)."""
+    try:
+        atomicfiles.write_bytes(path, content, mode=0o600, durable=False)
+    except OSError as err:
+        raise errors.CheckpointIOError(f"cannot write the checkpoint {path}: {err}") from err
+
+
+def _remove(path: pathlib.Path) -> None:
+    try:
+        atomicfiles.remove(path, durable=False)
+    except OSError as err:
+        raise errors.CheckpointIOError(f"cannot remove {path}: {err}") from err
 
 
 def _identity(path: pathlib.Path) -> atomicfiles.Identity | None:

@@ -178,7 +178,8 @@ def test_a_failed_save_reads_the_disk_again(
         raise OSError(28, os.strerror(28))
 
     monkeypatch.setattr(atomicfiles, "write_bytes", full)
-    with pytest.raises(errors.CheckpointIOError, match="No space left"):
+    written = "checkpoint.json" if layout is store.Layout.FILE else "checkpoint.d/u2.json"
+    with pytest.raises(errors.CheckpointIOError, match=f"{written}: .*No space left"):
         node.save(node.load().with_claim(_claim("u2")))
     monkeypatch.undo()
     assert set(node.load().claims) == {"u1"}
