@@ -338,6 +338,13 @@ def cycles(
     }
 
 
+def settle() -> None:
+    """Write back what the node wrote so far (holding a thousand claims writes three thousand
+    files) before a measured part: the figures are of a node holding its claims, not of the
+    kernel flushing the files of the last second's prepares beside it."""
+    os.sync()
+
+
 def hold(plugin: Plugin, claims: Claims, count: int) -> list[str]:
     """`count` new shares prepared (64 per call) and left prepared."""
     names = claims.take("share", count)
@@ -351,6 +358,7 @@ def measure(plugin: Plugin, claims: Claims, args: argparse.Namespace) -> dict[st
     daemons = hold(plugin, claims, SHARED_GPUS)  # each shared GPU's MPS daemon keeps running
     for kind in ("gpu", "mig", "share"):
         cycles(plugin, claims, kind, args.warmup)
+    settle()
     kinds = {}
     for kind, count in (
         ("gpu", args.calls),
@@ -366,6 +374,7 @@ def measure(plugin: Plugin, claims: Claims, args: argparse.Namespace) -> dict[st
         batches[f"share_x{size}"] = cycles(plugin, claims, "share", args.batches, batch=size)
     progress(f"held: {args.held} shares prepared and held")
     held = hold(plugin, claims, args.held)
+    settle()
     checkpoint_kb = _checkpoint_kb(plugin.workdir / "plugin")
     with_held = {}
     for kind in ("gpu", "share"):
@@ -395,9 +404,11 @@ def measure_layout(plugin: Plugin, claims: Claims, args: argparse.Namespace) -> 
     """Whole-GPU cycles on an empty node and with `args.held` claims held (another layout)."""
     daemons = hold(plugin, claims, SHARED_GPUS)
     cycles(plugin, claims, "gpu", args.warmup)
+    settle()
     progress(f"gpu: {args.calls} cycles, checkpoint layout {args.other_layout}")
     empty = cycles(plugin, claims, "gpu", args.calls)
     held = hold(plugin, claims, args.held)
+    settle()
     progress(f"gpu: {args.calls} cycles with {args.held + SHARED_GPUS} claims held")
     full = cycles(plugin, claims, "gpu", args.calls)
     checkpoint_kb = _checkpoint_kb(plugin.workdir / "plugin")
@@ -505,6 +516,8 @@ def bench(args: argparse.Namespace) -> int:
             "prepare_p50_ms, prepare_p99_ms, unprepare_p50_ms: whole GPU, "
             f"{SHARED_GPUS} shares held (one per shared GPU, keeping its MPS daemon running).",
             "*_1000_held: the same with held_claims claims prepared on the node.",
+            "Before each measured part the bench calls sync(2): what the node wrote before "
+            "(a thousand claims' files) is on disk, not being written back beside the part.",
             "plugin_cpu_ms_per_cycle: user+system CPU of the plugin process per prepare+"
             "unprepare (from /proc, clock-tick resolution).",
             "peak_rss_mb is VmHWM of the plugin process.",
