@@ -143,7 +143,13 @@ def _top(profiler: cProfile.Profile, calls: float, *, top: int) -> list[list[Any
 
 def instrument(recorder: Recorder, *, phases: bool, cprofile: bool) -> None:
     """Wrap the plugin's phases in timers (process-local monkeypatching; no source is changed)."""
-    from dra_driver import atomicfiles, inventory, preparing  # noqa: PLC0415
+    from dra_driver import (  # noqa: PLC0415
+        atomicfiles,
+        describing,
+        inventory,
+        isolating,
+        preparing,
+    )
     from dra_driver.backends.fake import state  # noqa: PLC0415
     from dra_driver.cdi import writing  # noqa: PLC0415
     from dra_driver.checkpoint import scheme, store  # noqa: PLC0415
@@ -172,8 +178,8 @@ def instrument(recorder: Recorder, *, phases: bool, cprofile: bool) -> None:
         (mps.Daemons, "ensure", "mps.ensure"),
         (mps.Daemons, "command", "mps.command (one-off client)"),
         (preparing.Preparer, "_plan", "preparer.plan"),
-        (preparing.Preparer, "_isolate", "preparer.isolate"),
-        (preparing.Preparer, "_write_cdi", "preparer.write_cdi"),
+        (isolating.Isolator, "isolate", "preparer.isolate"),
+        (describing.Describer, "write", "preparer.write_cdi"),
         (preparing.Preparer, "_undo", "preparer.undo"),
         (claimfetching.ClaimFetcher, "fetch", "claim GET"),
     ]

@@ -5,10 +5,11 @@ MIG state → `slices` builds the ResourceSlice devices per mode (`layouts` hold
 counters encode) and packs them into slices.
 
 Prepare: `claims` (what the API server allocated) → `locating` (device name → hardware) →
-`preparing` (the flow, under a node-wide lock; `planning` is its side-effect-free part) with
-`checkpoint`, `isolation` (MIG, MPS, quotas,
-time-slicing), `containeredits`, `driverroot` (the NVIDIA driver's files, device nodes and
-hooks every spec carries) and `cdi`; `atomicfiles` writes everything crash-safely;
+`preparing` (the flow, under a node-wide lock; `planning` is its side-effect-free part,
+`isolating` sets up and releases what the devices get on the node, `describing` writes a claim's
+CDI spec and quota config) with `checkpoint`, `isolation` (MIG, MPS, quotas, time-slicing),
+`containeredits`, `driverroot` (the NVIDIA driver's files, device nodes and hooks every spec
+carries) and `cdi`; `atomicfiles` writes everything crash-safely;
 `failpoints` lets crash tests stop the flow anywhere.
 
 The two processes: `logs` configures structlog once per process, `flags` checks the flag values
@@ -24,11 +25,13 @@ __all__ = [
     "checkpoint",
     "claims",
     "containeredits",
+    "describing",
     "driverroot",
     "failpoints",
     "flags",
     "hardware",
     "inventory",
+    "isolating",
     "isolation",
     "layouts",
     "locating",

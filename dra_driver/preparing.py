@@ -32,32 +32,31 @@ from __future__ import annotations
 import dataclasses
 import pathlib
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 import structlog
 
 from api import devicetypes
-from api.v1alpha1 import sharing, types
+from api.v1alpha1 import types
 from dra_driver import (
     atomicfiles,
     claims,
-    containeredits,
+    describing,
     failpoints,
     hardware,
     inventory,
+    isolating,
     locating,
     planning,
 )
 from dra_driver.backends import GpuBackend
 from dra_driver.backends import errors as backend_errors
 from dra_driver.cdi import errors as cdi_errors
-from dra_driver.cdi import naming as cdi_naming
 from dra_driver.cdi import spec, writing
 from dra_driver.checkpoint import errors as checkpoint_errors
 from dra_driver.checkpoint import model, store
 from dra_driver.driverroot import caching
-from dra_driver.driverroot import errors as driverroot_errors
-from dra_driver.isolation import migs, mps, quotas, timeslicing
+from dra_driver.isolation import migs, mps, quotas
 from dra_driver.slices import settings
 
 log = structlog.get_logger(__name__)
@@ -147,8 +146,7 @@ class Preparer:
         self.config = config
         self.boot_id = boot_id
         self.driver = driver
-        """The driver's files, nodes and hooks for CDI specs; None: specs get none (fake GPUs
-        without a synthetic driver root)."""
+        """The driver's files, nodes and hooks for CDI specs (`describing`)."""
         config.plugin_dir.mkdir(parents=True, exist_ok=True)
         self._lock = atomicfiles.NodeLock(config.lock_path)
         self._checkpoint = store.NodeCheckpoint(
@@ -162,10 +160,25 @@ class Preparer:
             runner=mps_runner or mps.LocalRunner(),
             tmpfs_shm=config.real_gpus,
         )
+        self.isolator = isolating.Isolator(
+            backend,
+            node_name=config.node_name,
+            publish=config.publish,
+            daemons=self.mps,
+            ledger=self.ledger,
+        )
+        preload = None
         if config.preload_library is not None:
             atomicfiles.write_bytes(
                 config.preload_list, f"{config.preload_library}\n".encode(), mode=0o444
             )
+            preload = (config.preload_library, str(config.preload_list))
+        self.describer = describing.Describer(
+            driver=driver,
+            cdi_dir=config.cdi_dir,
+            claims_root=config.claims_root,
+            preload=preload,
+        )
 
     # -- public flows ---------------------------------------------------------------------
 
@@ -225,7 +238,7 @@ class Preparer:
         node = self._inventory.current(owned_mig_uuids=state.dynamic_migs.keys())
         plan = self._plan(claim, state, node)
         # A driver root that is not ready fails the claim before any side effect.
-        driver = self._driver_edits()
+        driver = self.describer.common_edits()
         planned = [device for device, _, _ in plan]
         started = _claim(claim.ref, model.PrepareState.STARTED, planned)
         undoable = not all(_only_files(located, config) for _, located, config in plan)
@@ -282,14 +295,14 @@ class Preparer:
         planned = job.started.devices
         try:
             for device, located, config in job.plan:
-                prepared, instance = self._isolate(
+                prepared, instance = self.isolator.isolate(
                     device, located, config, job.claim.ref.uid, state
                 )
                 done.append(prepared)
                 instances.append(instance)
             failpoints.hit("prepare.isolated")
             where = [located for _, located, _ in job.plan]
-            final = self._write_cdi(job.claim.ref, done, where, instances, job.driver)
+            final = self.describer.write(job.claim.ref, done, where, instances, job.driver)
             failpoints.hit("prepare.cdi-written")
         except (claims.ClaimError, *_SIDE_EFFECT_ERRORS) as exc:
             self._undo(
@@ -398,6 +411,12 @@ class Preparer:
 
     # -- one claim -----------------------------------------------------------------------
 
+    def _undo(self, prepared: model.PreparedClaim, state: model.Checkpoint) -> None:
+        """Release what `prepared` holds (but what another claim of `state` holds too) and remove
+        its files; safe to repeat and on half-prepared claims."""
+        self.isolator.release(prepared, state)
+        self.describer.remove(prepared.uid)
+
     def _forget(self, state: model.Checkpoint, uids: Sequence[model.ClaimUID]) -> None:
         """Record that failed prepares left nothing. If even that cannot be written (a full
         disk), the file keeps them ``PrepareStarted``, which the next prepare or start-up rolls
@@ -442,185 +461,6 @@ class Preparer:
             planned.append((device, located, config))
         return planned
 
-    def _isolate(
-        self,
-        device: model.PreparedDevice,
-        located: locating.LocatedDevice,
-        config: types.Config | None,
-        uid: str,
-        state: model.Checkpoint,
-    ) -> tuple[model.PreparedDevice, hardware.MigInstance | None]:
-        """The device isolated as its type and config ask, and its MIG instance if it is one
-        (`state`: what every claim holds, for a daemon that fails to start)."""
-        isolation = device.isolation
-        instance = None
-        mps_config = config.sharing if config is not None else None
-        if located.type is devicetypes.DeviceType.GPU and not device.admin_access:
-            migs.whole_gpu(self.backend, located.gpu)
-            if isinstance(mps_config, sharing.TimeSlicingConfig):
-                interval = timeslicing.apply(self.backend, located.gpu.uuid, mps_config)
-                isolation = dataclasses.replace(isolation, time_slice=interval)
-        if located.type is devicetypes.DeviceType.MIG:
-            instance = migs.ensure(self.backend, located, self.ledger)
-            ours = None if located.admin_mig is not None else instance.gpu_instance_id
-            device = dataclasses.replace(device, mig_uuid=instance.uuid, mig_gpu_instance_id=ours)
-        if located.type is devicetypes.DeviceType.SHARED:
-            memory, cores = planning.share_limits(device, located, self.config.publish)
-            isolation = dataclasses.replace(isolation, quota=model.Quota(memory, cores))
-            if self.config.publish.shared.strategy_for(located.gpu) is settings.SharingStrategy.MPS:
-                # One daemon per GPU serves all its shares; each client's compute is capped by
-                # CUDA_MPS_ACTIVE_THREAD_PERCENTAGE in its container, its memory by the quota.
-                spec = mps.DaemonSpec(id=f"gpu-{located.gpu.index}", devices=(located.gpu.uuid,))
-                attached = self._start_mps(spec, located.gpu.uuid, exclusive=True, held=state)
-                isolation = dataclasses.replace(isolation, mps=attached)
-        if isinstance(mps_config, sharing.MpsConfig) and not device.admin_access:
-            target = device.mig_uuid or located.gpu.uuid
-            spec = mps.DaemonSpec(
-                id=f"claim-{uid[:8]}-{device.device}",
-                devices=(target,),
-                active_thread_percentage=mps_config.default_active_thread_percentage,
-                pinned_memory=planning.pinned(mps_config, target),
-            )
-            whole = located.type is devicetypes.DeviceType.GPU
-            attached = self._start_mps(spec, located.gpu.uuid, exclusive=whole, held=state)
-            isolation = dataclasses.replace(isolation, mps=attached)
-        return dataclasses.replace(device, isolation=isolation), instance
-
-    def _start_mps(
-        self, spec: mps.DaemonSpec, gpu_uuid: str, *, exclusive: bool, held: model.Checkpoint
-    ) -> model.MpsAttachment:
-        if exclusive:  # MPS needs the GPU in exclusive-process mode for everyone on it
-            self.backend.set_compute_mode(gpu_uuid, hardware.ComputeMode.EXCLUSIVE_PROCESS)
-        try:
-            pipe = self.mps.ensure(spec)
-        except mps.MpsError as exc:
-            if exclusive and not _held_by_others(held, "", _served_by(spec.id)):
-                self.backend.set_compute_mode(gpu_uuid, hardware.ComputeMode.DEFAULT)
-            raise claims.ClaimError(str(exc)) from exc
-        return model.MpsAttachment(
-            daemon=spec.id,
-            pipe_dir=str(pipe),
-            shm_dir=str(self.mps.shm_dir(spec.id)),
-            exclusive=exclusive,
-        )
-
-    def _write_cdi(
-        self,
-        ref: claims.ClaimRef,
-        devices: list[model.PreparedDevice],
-        located: list[locating.LocatedDevice],
-        instances: list[hardware.MigInstance | None],
-        common: spec.ContainerEdits,
-    ) -> list[model.PreparedDevice]:
-        limits: dict[str, int] = {}
-        for device in devices:
-            if (quota := device.isolation.quota) is not None:
-                uuid = device.gpu_uuid
-                limits[uuid] = limits.get(uuid, 0) + quota.memory_bytes
-        quota_dir = None
-        if limits:
-            products = {
-                where.gpu.uuid: where.gpu.product_name
-                for device, where in zip(devices, located, strict=True)
-                if device.gpu_uuid in limits
-            }
-            quota_dir = str(
-                quotas.write(self.config.claims_root, ref.uid, limits, products=products)
-            )
-        cdi_devices = [
-            spec.Device(
-                name=cdi_naming.device_name(ref.uid, device.device, device.share_id),
-                edits=self._nodes(where.gpu, instance) + containeredits.for_device(device, where),
-            )
-            for device, where, instance in zip(devices, located, instances, strict=True)
-        ]
-        preload = None
-        if quota_dir is not None and self.config.preload_library is not None:
-            preload = (self.config.preload_library, str(self.config.preload_list))
-        common += containeredits.for_claim(ref.uid, quota_dir=quota_dir, preload=preload)
-        ids = writing.write_claim_spec(self.config.cdi_dir, ref.uid, cdi_devices, common)
-        return [
-            dataclasses.replace(device, cdi_ids=(cdi_id,))
-            for device, cdi_id in zip(devices, ids, strict=True)
-        ]
-
-    def _driver_edits(self) -> spec.ContainerEdits:
-        """The driver's part of every spec (none without a driver root)."""
-        if self.driver is None:
-            return spec.NO_EDITS
-        try:
-            return self.driver.common_edits()
-        except driverroot_errors.DriverRootError as exc:
-            raise claims.ClaimError(f"the node's NVIDIA driver is not usable: {exc}") from exc
-
-    def _nodes(
-        self, gpu: hardware.GpuInfo, instance: hardware.MigInstance | None
-    ) -> spec.ContainerEdits:
-        """The device nodes of a GPU, or of a MIG device (its GPU's and its capabilities)."""
-        if self.driver is None:
-            return spec.NO_EDITS
-        try:
-            if instance is None:
-                return self.driver.gpu_edits(gpu.minor)
-            return self.driver.mig_edits(
-                gpu.minor,
-                gpu_instance=instance.gpu_instance_id,
-                compute_instance=instance.compute_instance_id,
-            )
-        except driverroot_errors.DriverRootError as exc:
-            raise claims.ClaimError(f"device nodes of GPU {gpu.uuid}: {exc}") from exc
-
-    def _undo(self, prepared: model.PreparedClaim, state: model.Checkpoint) -> None:
-        """Release what `prepared` holds; safe to repeat and on half-prepared claims."""
-        for device in prepared.devices:
-            dynamic = device.isolation.mig is model.MigOrigin.DYNAMIC
-            if dynamic and _holds_device(state, prepared.uid, device):
-                log.info("mig.kept", device=device.device, reason="another claim holds it")
-                dynamic = False
-            if dynamic and device.mig_gpu_instance_id is not None:
-                migs.destroy(
-                    self.backend,
-                    device.gpu_uuid,
-                    gpu_instance_id=device.mig_gpu_instance_id,
-                    ledger=self.ledger,
-                )
-            elif dynamic:  # interrupted between creating the instance and recording it
-                slot = self._mig_slot(device)
-                if slot is not None:
-                    migs.destroy_at(
-                        self.backend,
-                        device.gpu_uuid,
-                        profile_id=slot[0],
-                        placement=slot[1],
-                        ledger=self.ledger,
-                    )
-            if device.isolation.time_slice is not None:
-                timeslicing.reset(self.backend, device.gpu_uuid)
-            attached = device.isolation.mps
-            if attached and not _held_by_others(state, prepared.uid, _served_by(attached.daemon)):
-                self.mps.stop(attached.daemon)
-                if attached.exclusive:
-                    self.backend.set_compute_mode(device.gpu_uuid, hardware.ComputeMode.DEFAULT)
-        writing.remove_claim_spec(self.config.cdi_dir, prepared.uid)
-        quotas.remove(self.config.claims_root, prepared.uid)
-
-    def _mig_slot(self, device: model.PreparedDevice) -> tuple[int, hardware.Placement] | None:
-        node = inventory.Inventory(
-            node_name=self.config.node_name,
-            gpus=tuple(
-                inventory.GpuInventory(info=gpu, mig_enabled=True)
-                for gpu in self.backend.gpus()
-                if gpu.uuid == device.gpu_uuid
-            ),
-        )
-        try:
-            located = locating.locate(device.device, node, config=self.config.publish)
-        except locating.DeviceNotFoundError:
-            return None
-        assert located.profile is not None
-        assert located.placement is not None
-        return located.profile.profile_id, located.placement
-
     # -- checkpoint ----------------------------------------------------------------------
 
     @property
@@ -641,28 +481,6 @@ def _device_type(device: model.PreparedDevice) -> devicetypes.DeviceType:
     if device.isolation.quota is not None:
         return devicetypes.DeviceType.SHARED
     return devicetypes.DeviceType.GPU
-
-
-def _held_by_others(
-    state: model.Checkpoint, uid: str, matches: Callable[[model.PreparedDevice], bool]
-) -> bool:
-    """Whether a claim other than `uid` holds a device that `matches`."""
-    return any(
-        matches(held)
-        for other in state.claims.values()
-        if other.uid != uid
-        for held in other.devices
-    )
-
-
-def _holds_device(state: model.Checkpoint, uid: str, device: model.PreparedDevice) -> bool:
-    """Whether a claim other than `uid` holds `device` (admin access shares it with the claim
-    that uses it)."""
-    return any(other != uid for other in state.holders.get((device.pool, device.device), ()))
-
-
-def _served_by(daemon: str) -> Callable[[model.PreparedDevice], bool]:
-    return lambda held: held.isolation.mps is not None and held.isolation.mps.daemon == daemon
 
 
 def _mps_daemons(state: model.Checkpoint) -> set[str]:
