@@ -19,9 +19,19 @@ its own started and stopped per claim). Each kind: prepare one claim, unprepare 
 times (p50/p90/p99/max of both, plugin CPU per cycle); then batches of 8 and 64 shares per call;
 then ``--held`` shares held while whole GPUs and shares are measured again (``*_held``).
 
+``--peer`` runs the upstream DRA example driver's kubelet plugin (``bench/peer.py``, built once
+by ``hack/build-example-driver.sh``) beside ours against the same kube-apiserver, on its own node,
+and cycles its whole-GPU claims (created and allocated as ours are, asked for through the same v1
+stub) in turns with ours: blocks of ``--peer-block`` cycles, alternating, so that the machine's
+noise falls on both alike (absolute figures from this noisy machine compare only within a run).
+The JSON gets the peer's p50/p99 of both calls, CPU per cycle and peak RSS under ``peer``, and
+``ours_over_peer_prepare_p50``, ``ours_over_peer_unprepare_p50``, ``ours_over_peer_cpu`` and
+``ours_over_peer_peak_rss``; ours (``prepare_p50_ms`` …) then come from the same interleaved run.
+
 ``--profile`` adds two more plugin runs of a shorter loop: one with timers around the prepare
 phases, one under cProfile; their results go into the JSON under ``profile``. The timed run is
-never instrumented. ``--tiny`` runs every part with a few calls (CI runs it: no figure is checked).
+never instrumented. ``--tiny`` runs every part with a few calls (CI runs it with ``--profile
+--peer``: no figure is checked).
 """
 
 # The script is run by path, so the repository root is put on sys.path before the project imports.
@@ -31,6 +41,8 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import ctypes
+import dataclasses
 import json
 import math
 import os
@@ -52,6 +64,7 @@ if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
 import grpc
+import peer  # bench/peer.py: bench/ is sys.path[0], the script being run by path
 
 from kubeletplugin import serving
 from kubeletplugin.protos.dra.v1 import api_pb2 as v1
@@ -78,12 +91,25 @@ TARGETS = {
     "peak_rss_mb": 80,
 }
 RPC_TIMEOUT_S = 30.0
+_PR_SET_PDEATHSIG = 1
 CLAIMS = f"/apis/resource.k8s.io/v1/namespaces/{NAMESPACE}/resourceclaims"
 MPS_CONFIG = {
     "apiVersion": "gpu.dra.dev/v1alpha1",
     "kind": "GpuConfig",
     "sharing": {"strategy": "MPS", "mpsConfig": {"defaultActiveThreadPercentage": 50}},
 }
+PEER_NOTES = [
+    "peer: the upstream DRA example driver's kubelet plugin (bench/peer.py), run beside ours "
+    "against the same kube-apiserver on its own node; whole-GPU claims of both, created and "
+    "allocated alike, cycled in alternating blocks of --peer-block cycles (who goes first "
+    "alternates) so that the machine's noise falls on both; the same v1 gRPC client.",
+    "peer: its client-side API rate limit is lifted (--kube-api-qps/--kube-api-burst; client-go's "
+    "5/s would throttle the claim GETs), ours has none; it logs as its chart runs it (klog text, "
+    "verbosity 0) to a file; its checkpoint is fsynced per call, ours is not.",
+    "peer.peak_rss_mb: VmHWM of the peer, which only ran whole-GPU cycles (ours also held "
+    "held_claims claims); ours_over_peer_*: ours over the peer's from the interleaved run "
+    "(null where the peer's figure is 0).",
+]
 _UID_NAMESPACE = uuid.UUID("0b6f3a52-3f1e-4d0c-9a57-6f9f2e1d9c11")
 
 
@@ -104,7 +130,9 @@ def claim_spec(name: str) -> dict[str, Any]:
     from e2e.harness import objects  # noqa: PLC0415
 
     kind, _ = _kind(name)
-    if kind == "share":
+    if kind == "peer":
+        request = objects.request("gpu", peer.DRIVER)
+    elif kind == "share":
         request = objects.request("gpu", "shared.gpu.dra.dev", capacity={"memory": "1Gi"})
     elif kind == "mig":
         request = objects.request("gpu", "mig.gpu.dra.dev")
@@ -116,6 +144,8 @@ def claim_spec(name: str) -> dict[str, Any]:
 def allocation(name: str) -> dict[str, Any]:
     """The allocation the scheduler would have written for the claim `name`."""
     kind, n = _kind(name)
+    if kind == "peer":
+        return peer.allocation()
     result: dict[str, Any] = {"request": "gpu", "driver": DRIVER, "pool": NODE}
     config: list[dict[str, Any]] = []
     if kind == "share":
@@ -172,40 +202,23 @@ class Claims:
 
 
 class Plugin:
-    """A plugin process serving on unix sockets in `workdir`; always stopped on exit."""
+    """A kubelet plugin process serving the DRA API on a unix socket, its files in `workdir`;
+    always stopped on exit. Ours stops when its stdin closes (``bench/pluginprocess.py``); with
+    `die_with_bench` the kernel kills it when the bench dies (the peer, which reads no stdin)."""
 
     def __init__(
         self,
         workdir: pathlib.Path,
+        argv: Sequence[str],
         *,
-        gpus: str,
-        kubeconfig: pathlib.Path,
-        extra: Sequence[str] = (),
-        instrument: Sequence[str] = (),
+        socket: pathlib.Path,
+        die_with_bench: bool = False,
     ) -> None:
-        """`extra`: more flags of the plugin; `instrument`: flags of `pluginprocess`."""
         self.workdir = workdir
-        self.socket = serving.dra_socket(workdir / "plugin", driver=DRIVER, pod_uid=POD_UID)
+        self.argv = list(argv)
+        self.socket = socket
         self.log_path = workdir / "plugin.log"
-        self.argv = [
-            sys.executable,
-            str(pathlib.Path(__file__).resolve().parent / "pluginprocess.py"),
-            *instrument,
-            "--",
-            f"--driver-name={DRIVER}",
-            f"--node-name={NODE}",
-            f"--pod-uid={POD_UID}",
-            f"--gpus={gpus}",
-            f"--kubeconfig={kubeconfig}",
-            f"--plugin-dir={workdir / 'plugin'}",
-            f"--registry-dir={workdir / 'registry'}",
-            f"--cdi-dir={workdir / 'cdi'}",
-            "--sweep-interval=3600",
-            "--resync-interval=3600",
-            "--log-format=json",
-            "--log-level=info",
-            *extra,
-        ]
+        self.die_with_bench = die_with_bench
         self.process: subprocess.Popen[bytes] | None = None
         self.channel: grpc.Channel | None = None
         self.stub: Any = None
@@ -215,7 +228,12 @@ class Plugin:
         self.workdir.mkdir(parents=True, exist_ok=True)
         with self.log_path.open("wb") as log_file:
             self.process = subprocess.Popen(  # the plugin inherits the log file's descriptor
-                self.argv, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=log_file
+                self.argv,
+                stdin=subprocess.PIPE,
+                stdout=subprocess.DEVNULL,
+                stderr=log_file,
+                # Only the peer, started before the bench has threads (see timed_run).
+                preexec_fn=_die_with_parent if self.die_with_bench else None,  # noqa: PLW1509
             )
         try:
             self._connect()
@@ -232,7 +250,12 @@ class Plugin:
                 raise BenchError(f"the plugin did not start; see its log:\n{self._log_tail()}")
             time.sleep(0.05)
         self.channel = grpc.insecure_channel(f"unix://{self.socket}")
-        grpc.channel_ready_future(self.channel).result(timeout=30)
+        try:
+            grpc.channel_ready_future(self.channel).result(timeout=30)
+        except grpc.FutureTimeoutError:
+            raise BenchError(
+                f"the plugin does not answer; see its log:\n{self._log_tail()}"
+            ) from None
         self.stub = v1_grpc.DRAPluginStub(self.channel)
         self.rss_after_start_mb = self.memory_mb("VmRSS")
 
@@ -277,6 +300,50 @@ class Plugin:
             return "(no log)"
 
 
+def ours(
+    workdir: pathlib.Path,
+    *,
+    gpus: str,
+    kubeconfig: pathlib.Path,
+    extra: Sequence[str] = (),
+    instrument: Sequence[str] = (),
+) -> Plugin:
+    """Our plugin; `extra`: more flags of the plugin; `instrument`: flags of `pluginprocess`."""
+    argv = [
+        sys.executable,
+        str(pathlib.Path(__file__).resolve().parent / "pluginprocess.py"),
+        *instrument,
+        "--",
+        f"--driver-name={DRIVER}",
+        f"--node-name={NODE}",
+        f"--pod-uid={POD_UID}",
+        f"--gpus={gpus}",
+        f"--kubeconfig={kubeconfig}",
+        f"--plugin-dir={workdir / 'plugin'}",
+        f"--registry-dir={workdir / 'registry'}",
+        f"--cdi-dir={workdir / 'cdi'}",
+        "--sweep-interval=3600",
+        "--resync-interval=3600",
+        "--log-format=json",
+        "--log-level=info",
+        *extra,
+    ]
+    socket = serving.dra_socket(workdir / "plugin", driver=DRIVER, pod_uid=POD_UID)
+    return Plugin(workdir, argv, socket=socket)
+
+
+def the_peer(workdir: pathlib.Path, *, binary: pathlib.Path, kubeconfig: pathlib.Path) -> Plugin:
+    """The upstream example driver's kubelet plugin (``bench/peer.py``)."""
+    argv = peer.argv(binary, workdir, kubeconfig=kubeconfig)
+    (workdir / "registry").mkdir(parents=True)  # the kubelet's, which the helper expects to exist
+    return Plugin(workdir, argv, socket=peer.socket(workdir), die_with_bench=True)
+
+
+def _die_with_parent() -> None:
+    """In the child before exec: SIGKILL when the bench dies, even by SIGKILL (prctl(2))."""
+    ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+
+
 def prepare(stub: Any, claims: Claims, names: Sequence[str]) -> float:
     """Prepare `names` in one call; the call's latency in ms."""
     request = v1.NodePrepareResourcesRequest(claims=[claims.ref(name) for name in names])
@@ -317,25 +384,60 @@ def progress(message: str) -> None:
     print(f"[bench] {message}", file=sys.stderr, flush=True)
 
 
+@dataclasses.dataclass
+class Timings:
+    """The latencies (ms) of one plugin's prepare and unprepare calls."""
+
+    prepared: list[float] = dataclasses.field(default_factory=list)
+    unprepared: list[float] = dataclasses.field(default_factory=list)
+
+    def run(self, plugin: Plugin, claims: Claims, groups: Sequence[Sequence[str]]) -> None:
+        """Each group: prepared in one call, then unprepared in one call."""
+        for names in groups:
+            self.prepared.append(prepare(plugin.stub, claims, names))
+            self.unprepared.append(unprepare(plugin.stub, claims, names))
+
+    def summary(self, *, batch: int, cpu_s: float) -> dict[str, Any]:
+        """With `cpu_s`, the plugin's CPU over the cycles."""
+        count, busy_s = len(self.prepared), (sum(self.prepared) + sum(self.unprepared)) / 2000
+        return {
+            "calls": count,
+            "claims_per_call": batch,
+            "prepare_ms": spread(self.prepared),
+            "unprepare_ms": spread(self.unprepared),
+            "plugin_cpu_ms_per_cycle": round(1000 * cpu_s / count, 2),
+            "claims_per_s": round(batch * count / busy_s, 1),
+        }
+
+
 def cycles(
     plugin: Plugin, claims: Claims, kind: str, count: int, *, batch: int = 1
 ) -> dict[str, Any]:
     """`count` times: prepare `batch` new claims of `kind` in one call, then unprepare them."""
     groups = [claims.take(kind, batch) for _ in range(count)]  # created before the clock runs
-    prepared, unprepared = [], []
-    cpu = plugin.cpu_seconds()
-    for names in groups:
-        prepared.append(prepare(plugin.stub, claims, names))
-        unprepared.append(unprepare(plugin.stub, claims, names))
-    cpu = plugin.cpu_seconds() - cpu
-    return {
-        "calls": count,
-        "claims_per_call": batch,
-        "prepare_ms": spread(prepared),
-        "unprepare_ms": spread(unprepared),
-        "plugin_cpu_ms_per_cycle": round(1000 * cpu / count, 2),
-        "claims_per_s": round(batch * count / ((sum(prepared) + sum(unprepared)) / 2000), 1),
-    }
+    timings, cpu = Timings(), plugin.cpu_seconds()
+    timings.run(plugin, claims, groups)
+    return timings.summary(batch=batch, cpu_s=plugin.cpu_seconds() - cpu)
+
+
+def interleaved(
+    plugin: Plugin, rival: Plugin, claims: Claims, count: int, *, block: int
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """`count` whole-GPU cycles of our plugin and `count` of the peer's, in alternating blocks of
+    `block` cycles (who goes first alternates too), so that the machine's noise falls on both
+    alike; the summaries of ours and of the peer's. Each one's CPU is read over the whole run (a
+    plugin waiting for its turn costs next to nothing), not summed over blocks shorter than the
+    clock tick."""
+    groups = {"gpu": [claims.take("gpu") for _ in range(count)]}
+    groups["peer"] = [claims.take("peer") for _ in range(count)]
+    timings = {"gpu": Timings(), "peer": Timings()}
+    cpu = {"gpu": plugin.cpu_seconds(), "peer": rival.cpu_seconds()}
+    for round_, start in enumerate(range(0, count, block)):
+        turns = [("gpu", plugin), ("peer", rival)]
+        for kind, who in reversed(turns) if round_ % 2 else turns:
+            timings[kind].run(who, claims, groups[kind][start : start + block])
+    ours = timings["gpu"].summary(batch=1, cpu_s=plugin.cpu_seconds() - cpu["gpu"])
+    return ours, timings["peer"].summary(batch=1, cpu_s=rival.cpu_seconds() - cpu["peer"])
 
 
 def settle() -> None:
@@ -353,15 +455,29 @@ def hold(plugin: Plugin, claims: Claims, count: int) -> list[str]:
     return names
 
 
-def measure(plugin: Plugin, claims: Claims, args: argparse.Namespace) -> dict[str, Any]:
+def measure(
+    plugin: Plugin, claims: Claims, args: argparse.Namespace, *, rival: Plugin | None = None
+) -> dict[str, Any]:
+    """The main run; with a `rival` (the peer), its whole GPUs interleaved with ours."""
     progress(f"warm-up: {args.warmup} cycles of each kind; one share held on each shared GPU")
     daemons = hold(plugin, claims, SHARED_GPUS)  # each shared GPU's MPS daemon keeps running
     for kind in ("gpu", "mig", "share"):
         cycles(plugin, claims, kind, args.warmup)
+    if rival is not None:
+        cycles(rival, claims, "peer", args.warmup)
     settle()
-    kinds = {}
+    kinds, compared = {}, {}
+    if rival is None:
+        progress(f"gpu: {args.calls} prepare/unprepare cycles of one claim")
+        kinds["gpu"] = cycles(plugin, claims, "gpu", args.calls)
+    else:
+        progress(
+            f"gpu: {args.calls} cycles of one claim, ours and the peer's in turns of {args.peer_block}"
+        )
+        kinds["gpu"], compared["peer"] = interleaved(
+            plugin, rival, claims, args.calls, block=args.peer_block
+        )
     for kind, count in (
-        ("gpu", args.calls),
         ("mig", args.calls),
         ("share", args.calls),
         ("mps", args.mps_calls),
@@ -397,7 +513,7 @@ def measure(plugin: Plugin, claims: Claims, args: argparse.Namespace) -> dict[st
         "kinds": kinds,
         "batches": batches,
         "with_held": with_held | {"checkpoint_kb": round(checkpoint_kb, 1)},
-    }
+    } | compared
 
 
 def measure_layout(plugin: Plugin, claims: Claims, args: argparse.Namespace) -> dict[str, Any]:
@@ -428,9 +544,7 @@ def profile_run(
     """A shorter loop against a plugin run with `flag` (``--phases`` or ``--cprofile``)."""
     out = workdir / "profile.json"
     instrument = [flag, f"--profile-out={out}", f"--top={args.top}"]
-    with Plugin(
-        workdir, gpus=args.gpus, kubeconfig=args.kubeconfig, instrument=instrument
-    ) as plugin:
+    with ours(workdir, gpus=args.gpus, kubeconfig=args.kubeconfig, instrument=instrument) as plugin:
         held = hold(plugin, claims, SHARED_GPUS)
         for kind in ("gpu", "mig", "share"):
             cycles(plugin, claims, kind, args.profile_calls)
@@ -440,8 +554,68 @@ def profile_run(
     return report
 
 
+def timed_run(
+    root: pathlib.Path,
+    claims: Claims,
+    args: argparse.Namespace,
+    *,
+    peer_binary: pathlib.Path | None,
+) -> tuple[dict[str, Any], int]:
+    """The main run (`measure`), with the peer beside ours when `peer_binary` is given; the
+    result and the number of lines our plugin logged."""
+    layout = [f"--checkpoint-layout={args.checkpoint_layout}"]
+    with contextlib.ExitStack() as running:
+        rival = None
+        if peer_binary is not None:  # started first: its fork runs before any gRPC thread
+            progress(f"peer: {peer_binary}")
+            started = the_peer(root / "peer", binary=peer_binary, kubeconfig=args.kubeconfig)
+            rival = running.enter_context(started)
+        plugin = running.enter_context(
+            ours(root / "timed", gpus=args.gpus, kubeconfig=args.kubeconfig, extra=layout)
+        )
+        result = measure(plugin, claims, args, rival=rival)
+        result["peak_rss_mb"] = round(plugin.memory_mb("VmHWM"), 1)
+        result["rss_after_start_mb"] = round(plugin.rss_after_start_mb, 1)
+        if rival is not None:
+            result |= compare(result, rival)
+        return result, len(plugin.log_path.read_bytes().splitlines())
+
+
+def compare(result: dict[str, Any], rival: Plugin) -> dict[str, Any]:
+    """The peer's figures (under ``peer``) and ours over the peer's, from the interleaved run."""
+    gpu, theirs = result["kinds"]["gpu"], result["peer"]
+    figures = {
+        "driver": f"kubernetes-sigs/dra-example-driver {peer.VERSION} (dra-example-kubeletplugin)",
+        "prepare_p50_ms": theirs["prepare_ms"]["p50"],
+        "prepare_p99_ms": theirs["prepare_ms"]["p99"],
+        "unprepare_p50_ms": theirs["unprepare_ms"]["p50"],
+        "unprepare_p99_ms": theirs["unprepare_ms"]["p99"],
+        "plugin_cpu_ms_per_cycle": theirs["plugin_cpu_ms_per_cycle"],
+        "peak_rss_mb": round(rival.memory_mb("VmHWM"), 1),
+        "rss_after_start_mb": round(rival.rss_after_start_mb, 1),
+        "gpu": theirs,
+    }
+    return {
+        "peer": figures,
+        "ours_over_peer_prepare_p50": _ratio(gpu["prepare_ms"]["p50"], figures["prepare_p50_ms"]),
+        "ours_over_peer_unprepare_p50": _ratio(
+            gpu["unprepare_ms"]["p50"], figures["unprepare_p50_ms"]
+        ),
+        "ours_over_peer_cpu": _ratio(
+            gpu["plugin_cpu_ms_per_cycle"], figures["plugin_cpu_ms_per_cycle"]
+        ),
+        "ours_over_peer_peak_rss": _ratio(result["peak_rss_mb"], figures["peak_rss_mb"]),
+    }
+
+
+def _ratio(ours: float, theirs: float) -> float | None:
+    """None where the peer's figure is 0 (CPU below the clock tick in a tiny run)."""
+    return round(ours / theirs, 2) if theirs else None
+
+
 def bench(args: argparse.Namespace) -> int:
     started = time.monotonic()
+    peer_binary = peer.build() if args.peer else None
     root = pathlib.Path(tempfile.mkdtemp(prefix="gpu-dra-bench-", dir=args.dir))
     signal.signal(signal.SIGALRM, _out_of_time)
     signal.signal(signal.SIGTERM, _out_of_time)  # so that the finally below still cleans up
@@ -457,20 +631,16 @@ def bench(args: argparse.Namespace) -> int:
             objects.apply_device_classes(api)
             objects.create_namespace(api, NAMESPACE)
             objects.create_node(api, NODE)
+            if peer_binary is not None:
+                api.create("/apis/resource.k8s.io/v1/deviceclasses", peer.device_class())
+                objects.create_node(api, peer.NODE)
             fsync_ms = _fsync_latency(root)
             progress(f"plugin process on {args.gpus}, work dir {root}")
             claims = Claims(plane.client())
-            layout = [f"--checkpoint-layout={args.checkpoint_layout}"]
-            with Plugin(
-                root / "timed", gpus=args.gpus, kubeconfig=plane.kubeconfig, extra=layout
-            ) as plugin:
-                result = measure(plugin, claims, args)
-                result["peak_rss_mb"] = round(plugin.memory_mb("VmHWM"), 1)
-                result["rss_after_start_mb"] = round(plugin.rss_after_start_mb, 1)
-                log_lines = len(plugin.log_path.read_bytes().splitlines())
+            result, log_lines = timed_run(root, claims, args, peer_binary=peer_binary)
             result["checkpoint_layout"] = args.checkpoint_layout
             other = [f"--checkpoint-layout={args.other_layout}"]
-            with Plugin(
+            with ours(
                 root / "other-layout", gpus=args.gpus, kubeconfig=plane.kubeconfig, extra=other
             ) as plugin:
                 compared = measure_layout(plugin, claims, args)
@@ -521,6 +691,7 @@ def bench(args: argparse.Namespace) -> int:
             "plugin_cpu_ms_per_cycle: user+system CPU of the plugin process per prepare+"
             "unprepare (from /proc, clock-tick resolution).",
             "peak_rss_mb is VmHWM of the plugin process.",
+            *(PEER_NOTES if args.peer else []),
         ],
     }
     print(json.dumps(result, indent=2))
@@ -586,6 +757,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     add("--dir", help="where the temporary work dir goes (default: $TMPDIR)")
     add("--time-limit", type=int, default=900, help="seconds before the bench gives up")
     add("--profile", action="store_true", help="add phase timings and cProfile (2 more runs)")
+    add(
+        "--peer",
+        action="store_true",
+        help="also run the upstream example driver's plugin, whole GPUs interleaved with ours",
+    )
+    add("--peer-block", type=_positive, default=10, help="cycles per turn with --peer")
     add("--profile-calls", type=int, default=100)
     add("--top", type=int, default=15, help="cProfile rows per operation")
     args = parser.parse_args(argv)
@@ -593,6 +770,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     if args.tiny:
         args.calls, args.mps_calls, args.batches, args.held, args.warmup = 3, 2, 1, 8, 1
         args.profile_calls = 3
+        args.peer_block = 1
     return args
 
 
@@ -600,7 +778,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     try:
         return bench(args)
-    except BenchError as exc:
+    except (BenchError, peer.PeerError) as exc:
         progress(f"failed: {exc}")
         return 1
 

@@ -1,7 +1,8 @@
 """Every benchmark runs, with tiny parameters, so that none can rot unnoticed.
 
-Covers: ``bench/prepare.py --tiny --profile`` (the plugin process against the local
-kube-apiserver, in both checkpoint layouts, and the two instrumented runs),
+Covers: ``bench/prepare.py --tiny --profile --peer`` (the plugin process against the local
+kube-apiserver, in both checkpoint layouts, the two instrumented runs, and the upstream example
+driver's plugin interleaved with ours: built by ``hack/build-example-driver.sh`` the first time),
 ``bench/publish.py --nodes 2`` and ``bench/quota.py`` with one short round each exit 0 and print
 one JSON object with their headline keys. No figure is checked: the machine running CI is not
 the one the README's figures come from.
@@ -37,8 +38,14 @@ def _run(script: str, *args: str, timeout: float) -> dict[str, Any]:
     return result
 
 
-def test_the_prepare_benchmark_runs(bin_dir: pathlib.Path) -> None:
-    result = _run("prepare.py", "--tiny", "--profile", timeout=300)
+@pytest.fixture(scope="module")
+def prepared(bin_dir: pathlib.Path) -> dict[str, Any]:
+    """One tiny run of the prepare benchmark with every option (the peer built the first time)."""
+    return _run("prepare.py", "--tiny", "--profile", "--peer", timeout=600)
+
+
+def test_the_prepare_benchmark_runs(prepared: dict[str, Any]) -> None:
+    result = prepared
     for key in (
         "prepare_p50_ms",
         "prepare_p99_ms",
@@ -56,6 +63,19 @@ def test_the_prepare_benchmark_runs(bin_dir: pathlib.Path) -> None:
     assert {"rpc", "claim GET", "checkpoint.save"} <= set(phases)
     cprofiled = result["profile"]["cprofile"]["NodePrepareResources:gpu:1"]
     assert cprofiled["cprofile_top_tottime_ms_per_call"]
+
+
+def test_the_prepare_benchmark_compares_with_the_example_driver(prepared: dict[str, Any]) -> None:
+    result = prepared
+    peer = result["peer"]
+    assert peer["driver"].startswith("kubernetes-sigs/dra-example-driver v0.4.0")
+    for key in ("prepare_p50_ms", "prepare_p99_ms", "unprepare_p50_ms", "peak_rss_mb"):
+        assert isinstance(peer[key], float), key
+    assert isinstance(peer["plugin_cpu_ms_per_cycle"], float)  # 0.0 below the clock tick
+    assert peer["gpu"]["calls"] == result["kinds"]["gpu"]["calls"] == 3  # interleaved, as many
+    for key in ("prepare_p50", "unprepare_p50", "peak_rss"):
+        assert isinstance(result[f"ours_over_peer_{key}"], float), key
+    assert "ours_over_peer_cpu" in result  # null where the peer's CPU is below the clock tick
 
 
 def test_the_publish_benchmark_runs(bin_dir: pathlib.Path) -> None:
