@@ -75,6 +75,8 @@ if TYPE_CHECKING:
 
 DRIVER = "gpu.dra.dev"
 NODE = "bench-node"
+LONE_NODE = "bench-node-empty"
+"""A second node of ours, holding nothing: the empty side of `held_over_empty`."""
 POD_UID = "bench-pod"
 NAMESPACE = "bench"
 GPUS = "fake:8xA100-40GB"
@@ -146,13 +148,14 @@ def allocation(name: str) -> dict[str, Any]:
     kind, n = _kind(name)
     if kind == "peer":
         return peer.allocation()
-    result: dict[str, Any] = {"request": "gpu", "driver": DRIVER, "pool": NODE}
+    node = LONE_NODE if kind == "lone" else NODE
+    result: dict[str, Any] = {"request": "gpu", "driver": DRIVER, "pool": node}
     config: list[dict[str, Any]] = []
     if kind == "share":
         result["device"] = f"gpu-{n % SHARED_GPUS}-shared"
         result["shareID"] = str(uuid.uuid5(_UID_NAMESPACE, f"share/{name}"))
         result["consumedCapacity"] = {"memory": "1Gi", "cores": "5"}
-    elif kind in ("gpu", "mps"):
+    elif kind in ("gpu", "mps", "lone"):
         result["device"] = f"gpu-{SHARED_GPUS}"
         if kind == "mps":
             opaque = {"driver": DRIVER, "parameters": MPS_CONFIG}
@@ -161,7 +164,7 @@ def allocation(name: str) -> dict[str, Any]:
         result["device"] = f"gpu-{SHARED_GPUS + 1}-mig-1g5gb-{n % MIG_PLACEMENTS}"
     else:
         raise BenchError(f"the bench knows no claim {name!r}")
-    selector = {"matchFields": [{"key": "metadata.name", "operator": "In", "values": [NODE]}]}
+    selector = {"matchFields": [{"key": "metadata.name", "operator": "In", "values": [node]}]}
     return {
         "devices": {"results": [result], "config": config},
         "nodeSelector": {"nodeSelectorTerms": [selector]},
@@ -307,15 +310,17 @@ def ours(
     kubeconfig: pathlib.Path,
     extra: Sequence[str] = (),
     instrument: Sequence[str] = (),
+    node: str = NODE,
 ) -> Plugin:
-    """Our plugin; `extra`: more flags of the plugin; `instrument`: flags of `pluginprocess`."""
+    """Our plugin on `node`; `extra`: more flags of the plugin; `instrument`: flags of
+    `pluginprocess`."""
     argv = [
         sys.executable,
         str(pathlib.Path(__file__).resolve().parent / "pluginprocess.py"),
         *instrument,
         "--",
         f"--driver-name={DRIVER}",
-        f"--node-name={NODE}",
+        f"--node-name={node}",
         f"--pod-uid={POD_UID}",
         f"--gpus={gpus}",
         f"--kubeconfig={kubeconfig}",
@@ -421,23 +426,56 @@ def cycles(
 
 
 def interleaved(
-    plugin: Plugin, rival: Plugin, claims: Claims, count: int, *, block: int
-) -> tuple[dict[str, Any], dict[str, Any]]:
-    """`count` whole-GPU cycles of our plugin and `count` of the peer's, in alternating blocks of
-    `block` cycles (who goes first alternates too), so that the machine's noise falls on both
-    alike; the summaries of ours and of the peer's. Each one's CPU is read over the whole run (a
-    plugin waiting for its turn costs next to nothing), not summed over blocks shorter than the
-    clock tick."""
-    groups = {"gpu": [claims.take("gpu") for _ in range(count)]}
-    groups["peer"] = [claims.take("peer") for _ in range(count)]
-    timings = {"gpu": Timings(), "peer": Timings()}
-    cpu = {"gpu": plugin.cpu_seconds(), "peer": rival.cpu_seconds()}
+    sides: Sequence[tuple[str, Plugin]], claims: Claims, count: int, *, block: int
+) -> list[dict[str, Any]]:
+    """`count` single-claim cycles of each side (a claim kind and the plugin that prepares it),
+    in alternating blocks of `block` cycles (who goes first alternates too), so that the
+    machine's noise falls on all alike; a summary per side. Each one's CPU is read over the
+    whole run (a plugin waiting for its turn costs next to nothing), not summed over blocks
+    shorter than the clock tick."""
+    groups = [[claims.take(kind) for _ in range(count)] for kind, _ in sides]
+    timings = [Timings() for _ in sides]
+    cpu = [plugin.cpu_seconds() for _, plugin in sides]
+    order = list(range(len(sides)))
     for round_, start in enumerate(range(0, count, block)):
-        turns = [("gpu", plugin), ("peer", rival)]
-        for kind, who in reversed(turns) if round_ % 2 else turns:
-            timings[kind].run(who, claims, groups[kind][start : start + block])
-    ours = timings["gpu"].summary(batch=1, cpu_s=plugin.cpu_seconds() - cpu["gpu"])
-    return ours, timings["peer"].summary(batch=1, cpu_s=rival.cpu_seconds() - cpu["peer"])
+        for i in reversed(order) if round_ % 2 else order:
+            timings[i].run(sides[i][1], claims, groups[i][start : start + block])
+    return [
+        timing.summary(batch=1, cpu_s=plugin.cpu_seconds() - before)
+        for timing, (_, plugin), before in zip(timings, sides, cpu, strict=True)
+    ]
+
+
+def held_over_empty(
+    root: pathlib.Path, claims: Claims, args: argparse.Namespace, layout: str
+) -> dict[str, Any]:
+    """Two plugins of ours writing `layout`, one holding `args.held` shares and one holding
+    nothing (on its own node), their whole-GPU cycles interleaved as `--peer` does: the growth
+    with the claims held, with the machine's noise falling on both sides alike."""
+    flags = [f"--checkpoint-layout={layout}"]
+    common = {"gpus": args.gpus, "kubeconfig": args.kubeconfig, "extra": flags}
+    with (
+        ours(root / f"held-{layout}", **common) as full,
+        ours(root / f"lone-{layout}", node=LONE_NODE, **common) as lone,
+    ):
+        progress(f"held over empty ({layout}): {args.held} shares held on one of two plugins")
+        held = hold(full, claims, args.held)
+        cycles(full, claims, "gpu", args.warmup)
+        cycles(lone, claims, "lone", args.warmup)
+        settle()
+        sides = [("gpu", full), ("lone", lone)]
+        with_held, empty = interleaved(sides, claims, args.calls, block=args.peer_block)
+        unprepare(full.stub, claims, held)
+    return {
+        "held": with_held,
+        "empty": empty,
+        "held_over_empty_prepare_p50": _ratio(
+            with_held["prepare_ms"]["p50"], empty["prepare_ms"]["p50"]
+        ),
+        "held_over_empty_unprepare_p50": _ratio(
+            with_held["unprepare_ms"]["p50"], empty["unprepare_ms"]["p50"]
+        ),
+    }
 
 
 def settle() -> None:
@@ -475,7 +513,7 @@ def measure(
             f"gpu: {args.calls} cycles of one claim, ours and the peer's in turns of {args.peer_block}"
         )
         kinds["gpu"], compared["peer"] = interleaved(
-            plugin, rival, claims, args.calls, block=args.peer_block
+            [("gpu", plugin), ("peer", rival)], claims, args.calls, block=args.peer_block
         )
     for kind, count in (
         ("mig", args.calls),
@@ -631,6 +669,7 @@ def bench(args: argparse.Namespace) -> int:
             objects.apply_device_classes(api)
             objects.create_namespace(api, NAMESPACE)
             objects.create_node(api, NODE)
+            objects.create_node(api, LONE_NODE)
             if peer_binary is not None:
                 api.create("/apis/resource.k8s.io/v1/deviceclasses", peer.device_class())
                 objects.create_node(api, peer.NODE)
@@ -652,6 +691,15 @@ def bench(args: argparse.Namespace) -> int:
                 f"unprepare_p50_ms_1000_held_{suffix}": compared["held"]["unprepare_ms"]["p50"],
                 f"checkpoint_layout_{suffix}": compared,
             }
+            for layout in ("v1", "v2"):
+                grown = held_over_empty(root, claims, args, layout)
+                result |= {
+                    f"held_over_empty_prepare_p50_{layout}": grown["held_over_empty_prepare_p50"],
+                    f"held_over_empty_unprepare_p50_{layout}": grown[
+                        "held_over_empty_unprepare_p50"
+                    ],
+                    f"held_over_empty_{layout}": grown,
+                }
             if args.profile:
                 progress("profile: phase timers")
                 phases = profile_run(root / "phases", claims, args, "--phases")
@@ -686,6 +734,10 @@ def bench(args: argparse.Namespace) -> int:
             "prepare_p50_ms, prepare_p99_ms, unprepare_p50_ms: whole GPU, "
             f"{SHARED_GPUS} shares held (one per shared GPU, keeping its MPS daemon running).",
             "*_1000_held: the same with held_claims claims prepared on the node.",
+            "held_over_empty_prepare_p50_<layout>, held_over_empty_unprepare_p50_<layout>: two "
+            "plugins of ours writing that layout, one holding --held shares, one on another node "
+            "holding none, whole-GPU cycles interleaved in blocks of --peer-block: the growth with "
+            "the claims held, with the machine's noise on both sides.",
             "Before each measured part the bench calls sync(2): what the node wrote before "
             "(a thousand claims' files) is on disk, not being written back beside the part.",
             "plugin_cpu_ms_per_cycle: user+system CPU of the plugin process per prepare+"

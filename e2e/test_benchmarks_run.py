@@ -59,6 +59,9 @@ def test_the_prepare_benchmark_runs(prepared: dict[str, Any]) -> None:
     assert set(result["batches"]) == {"share_x8", "share_x64"}
     assert result["checkpoint_layout"] == "v1"
     assert isinstance(result["prepare_p50_ms_1000_held_v2"], float)  # the other layout
+    for layout in ("v1", "v2"):  # two plugins of ours, interleaved: one holding claims, one not
+        assert isinstance(result[f"held_over_empty_prepare_p50_{layout}"], float), layout
+        assert isinstance(result[f"held_over_empty_unprepare_p50_{layout}"], float), layout
     phases = result["profile"]["phases"]["NodePrepareResources:gpu:1"]["per_call_count_ms_maxms"]
     assert {"rpc", "claim GET", "checkpoint.save"} <= set(phases)
     cprofiled = result["profile"]["cprofile"]["NodePrepareResources:gpu:1"]
