@@ -10,10 +10,8 @@ from __future__ import annotations
 
 import os
 import pathlib
-import shutil
 import signal
 import sys
-import tempfile
 from collections.abc import Iterator
 
 import pytest
@@ -21,18 +19,15 @@ import structlog
 
 from dra_driver.backends.fake import mpscontrol
 from dra_driver.isolation import mps
+from tests.dra_driver.isolation import daemonroots
 
 FAKE = (sys.executable, "-m", "dra_driver.backends.fake.mpscontrol")
 
 
 @pytest.fixture
 def root() -> Iterator[pathlib.Path]:
-    # Short, in /tmp: the daemons' pipe directories are named after it.
-    path = pathlib.Path(tempfile.mkdtemp(prefix="gdra-mps-", dir="/tmp"))
-    yield path
-    for pid in mpscontrol.running_daemons(under=path):
-        os.kill(pid, signal.SIGKILL)
-    shutil.rmtree(path, ignore_errors=True)
+    with daemonroots.short_root() as path:
+        yield path
 
 
 def _counting(root: pathlib.Path, control: tuple[str, ...] = FAKE) -> tuple[str, ...]:

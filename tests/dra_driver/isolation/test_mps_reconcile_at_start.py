@@ -10,12 +10,8 @@ cannot stop one, is logged and the rest is still done.
 
 from __future__ import annotations
 
-import os
 import pathlib
-import shutil
-import signal
 import sys
-import tempfile
 from collections.abc import Iterator, Mapping, Sequence
 
 import pytest
@@ -23,6 +19,7 @@ import structlog.testing
 
 from dra_driver.backends.fake import mpscontrol
 from dra_driver.isolation import mps
+from tests.dra_driver.isolation import daemonroots
 
 FAKE = (sys.executable, "-m", "dra_driver.backends.fake.mpscontrol")
 
@@ -54,12 +51,8 @@ class KeepingRunner(mps.LocalRunner):
 
 @pytest.fixture
 def root() -> Iterator[pathlib.Path]:
-    # Short, in /tmp: the daemons' pipe directories are named after it.
-    path = pathlib.Path(tempfile.mkdtemp(prefix="gdra-mps-", dir="/tmp"))
-    yield path
-    for pid in mpscontrol.running_daemons(under=path):
-        os.kill(pid, signal.SIGKILL)
-    shutil.rmtree(path, ignore_errors=True)
+    with daemonroots.short_root() as path:
+        yield path
 
 
 def _daemons(root: pathlib.Path, runner: mps.Runner) -> mps.Daemons:
