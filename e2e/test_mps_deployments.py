@@ -27,7 +27,6 @@ import pathlib
 import signal
 import subprocess
 import sys
-import tempfile
 import threading
 from collections.abc import Iterator
 from typing import Any
@@ -41,6 +40,7 @@ from dra_driver.isolation import mps
 from e2e.conftest import NodeFactory, Scenario
 from e2e.harness import kube, nodeagents, objects, processes
 from kubeletplugin import mpsdeployments
+from tests.dra_driver.isolation import daemonroots
 
 pytestmark = pytest.mark.e2e
 
@@ -101,7 +101,16 @@ def daemon_pods(scenario: Scenario) -> Iterator[DaemonPods]:
         pods.stop(thread)
 
 
-def test_a_daemon_runs_as_a_pinned_deployment(scenario: Scenario, daemon_pods: DaemonPods) -> None:
+@pytest.fixture
+def root() -> Iterator[pathlib.Path]:
+    """Short, in /tmp (pipe directories are named after it); gone with its daemons after."""
+    with daemonroots.short_root() as path:
+        yield path
+
+
+def test_a_daemon_runs_as_a_pinned_deployment(
+    scenario: Scenario, daemon_pods: DaemonPods, root: pathlib.Path
+) -> None:
     api = rest.Rest(config.new_client_from_config(str(scenario.plane.kubeconfig)))
     runner = mpsdeployments.DeploymentRunner(
         api,
@@ -110,7 +119,6 @@ def test_a_daemon_runs_as_a_pinned_deployment(scenario: Scenario, daemon_pods: D
         image="gpu-dra:test",
         driver="gpu.dra.dev",
     )
-    root = pathlib.Path(tempfile.mkdtemp(prefix="gdra-mps-", dir="/tmp"))
     daemons = mps.Daemons(root, control=CONTROL, runner=runner, ready_timeout=30)
     spec = mps.DaemonSpec(id="gpu-0", devices=("GPU-abc",), active_thread_percentage=30)
     path = f"/apis/apps/v1/namespaces/{scenario.namespace}/deployments/{runner.name('gpu-0')}"
