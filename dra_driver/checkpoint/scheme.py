@@ -18,7 +18,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from typing import Any
 
 from dra_driver.checkpoint import errors, model, v1
@@ -56,8 +56,13 @@ def encode(checkpoint: model.Checkpoint) -> bytes:
     Compact, not indented: the indenting encoder is pure Python and several times slower, and the
     file is rewritten twice per prepare (``python -m json.tool`` shows it to people).
     """
-    data = LATEST.encode(checkpoint)
-    envelope = {"kind": KIND, "version": LATEST.name, "checksum": checksum(data), "data": data}
+    return wrap(LATEST.encode(checkpoint), kind=KIND, version=LATEST.name)
+
+
+def wrap(data: Any, *, kind: str, version: str) -> bytes:
+    """`data` in an envelope of `kind` and `version` with its checksum: a file's content (what
+    `unwrap` reads)."""
+    envelope = {"kind": kind, "version": version, "checksum": checksum(data), "data": data}
     return json.dumps(envelope, separators=(",", ":"), ensure_ascii=True).encode() + b"\n"
 
 
@@ -83,21 +88,33 @@ class Encoder:
 
 def decode(content: bytes) -> model.Checkpoint:
     """The checkpoint in `content`; raises an `errors.CorruptCheckpointError` if it is not one."""
+    name, data = unwrap(content, kind=KIND, versions=VERSIONS)
+    return VERSIONS[name].decode(data)
+
+
+def unwrap(
+    content: bytes, *, kind: str, versions: Collection[str], where: str = ""
+) -> tuple[str, Any]:
+    """The version and the data of the envelope of `kind` in `content`, checksum verified.
+
+    Raises an `errors.CorruptCheckpointError` (its message starting with `where`, if given): not
+    JSON, not such an envelope, a version not in `versions`, a checksum that does not match.
+    """
+    at = f"{where}: " if where else ""
     try:
         envelope = json.loads(content)
     except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as err:
-        raise errors.MalformedError(f"not JSON: {err}") from err
-    if not isinstance(envelope, dict) or envelope.get("kind") != KIND:
-        raise errors.MalformedError(f"not a {KIND} envelope")
+        raise errors.MalformedError(f"{at}not JSON: {err}") from err
+    if not isinstance(envelope, dict) or envelope.get("kind") != kind:
+        raise errors.MalformedError(f"{at}not a {kind} envelope")
     name, recorded, data = envelope.get("version"), envelope.get("checksum"), envelope.get("data")
     if not isinstance(name, str) or not isinstance(recorded, str) or "data" not in envelope:
-        raise errors.MalformedError("the envelope needs a version, a checksum and data")
-    version = VERSIONS.get(name)
-    if version is None:
+        raise errors.MalformedError(f"{at}the envelope needs a version, a checksum and data")
+    if name not in versions:
         raise errors.UnknownVersionError(
-            f"version {name!r} is not one of {', '.join(sorted(VERSIONS))}"
+            f"{at}version {name!r} is not one of {', '.join(sorted(versions))}"
         )
     actual = checksum(data)
     if actual != recorded:
-        raise errors.ChecksumMismatchError(f"checksum is {actual}, the file records {recorded}")
-    return version.decode(data)
+        raise errors.ChecksumMismatchError(f"{at}checksum is {actual}, the file records {recorded}")
+    return name, data

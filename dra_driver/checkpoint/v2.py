@@ -15,7 +15,6 @@ removes those that went. Once released, this schema never changes (see `scheme`)
 
 from __future__ import annotations
 
-import json
 import re
 from typing import TypedDict
 
@@ -46,8 +45,7 @@ def file_name(uid: model.ClaimUID) -> str:
 def encode(boot_id: str, claim: model.PreparedClaim) -> bytes:
     """The content of `claim`'s file."""
     data: DataV2 = {"bootId": boot_id, "uid": claim.uid, "claim": v1.encode_claim(claim)}
-    envelope = {"kind": KIND, "version": VERSION, "checksum": scheme.checksum(data), "data": data}
-    return json.dumps(envelope, separators=(",", ":"), ensure_ascii=True).encode() + b"\n"
+    return scheme.wrap(data, kind=KIND, version=VERSION)
 
 
 def decode(content: bytes, *, name: str) -> tuple[str, model.PreparedClaim]:
@@ -55,23 +53,7 @@ def decode(content: bytes, *, name: str) -> tuple[str, model.PreparedClaim]:
 
     Raises an `errors.CorruptCheckpointError` naming what is wrong.
     """
-    try:
-        envelope = json.loads(content)
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as err:
-        raise errors.MalformedError(f"{name}: not JSON: {err}") from err
-    if not isinstance(envelope, dict) or envelope.get("kind") != KIND:
-        raise errors.MalformedError(f"{name}: not a {KIND} envelope")
-    version, recorded = envelope.get("version"), envelope.get("checksum")
-    if version != VERSION:
-        raise errors.UnknownVersionError(f"{name}: version {version!r} is not {VERSION!r}")
-    if not isinstance(recorded, str) or "data" not in envelope:
-        raise errors.MalformedError(f"{name}: the envelope needs a checksum and data")
-    data = envelope["data"]
-    actual = scheme.checksum(data)
-    if actual != recorded:
-        raise errors.ChecksumMismatchError(
-            f"{name}: checksum is {actual}, the file records {recorded}"
-        )
+    _, data = scheme.unwrap(content, kind=KIND, versions=(VERSION,), where=name)
     if not isinstance(data, dict):
         raise errors.SchemaError(f"{name}: data is not an object")
     boot_id, uid = data.get("bootId"), data.get("uid")
