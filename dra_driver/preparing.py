@@ -145,8 +145,6 @@ class Preparer:
         self.backend = backend
         self.config = config
         self.boot_id = boot_id
-        self.driver = driver
-        """The driver's files, nodes and hooks for CDI specs (`describing`)."""
         config.plugin_dir.mkdir(parents=True, exist_ok=True)
         self._lock = atomicfiles.NodeLock(config.lock_path)
         self._checkpoint = store.NodeCheckpoint(
@@ -179,6 +177,11 @@ class Preparer:
             claims_root=config.claims_root,
             preload=preload,
         )
+
+    @property
+    def driver(self) -> caching.Driver | None:
+        """The driver's files, nodes and hooks for CDI specs (`describing`)."""
+        return self.describer.driver
 
     # -- public flows ---------------------------------------------------------------------
 

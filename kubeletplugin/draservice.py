@@ -183,9 +183,12 @@ def _ref(claim: Any, context: grpc.ServicerContext) -> claims.ClaimRef:
     return claims.ClaimRef(claim.namespace, claim.name, claims.ClaimUID(claim.uid))
 
 
-def register(server: grpc.Server, **kwargs: Any) -> None:
-    """Serve the DRA service in both versions on `server`; the prepared devices are counted at
-    scrape time."""
-    kwargs["stats"].count_prepared_devices(kwargs["preparer"].device_counts)
+def register(
+    server: grpc.Server, *, preparer: preparing.Preparer, stats: metrics.Metrics, **kwargs: Any
+) -> None:
+    """Serve the DRA service in both versions on `server` (`kwargs`: the rest of `DraService`'s);
+    the prepared devices are counted at scrape time."""
+    stats.count_prepared_devices(preparer.device_counts)
+    kwargs |= {"preparer": preparer, "stats": stats}
     v1_grpc.add_DRAPluginServicer_to_server(DraService(messages=v1, **kwargs), server)
     v1beta1_grpc.add_DRAPluginServicer_to_server(DraService(messages=v1beta1, **kwargs), server)
