@@ -187,7 +187,7 @@ class NodeCheckpoint:
             self._save_file(checkpoint)
         else:
             self._save_directory(checkpoint)
-        self.checkpoint = checkpoint
+        self.checkpoint = checkpoint.without_history()
         self._in_file = self.layout is Layout.FILE
         self._saves += 1
         stamp = f"{self._token} {self._saves}".encode()
@@ -215,14 +215,17 @@ class NodeCheckpoint:
             self._stale |= self._on_disk
         else:
             before = self.checkpoint
-        held = dict(before.claims.items()).get  # a dict's own lookup: this walks every claim
-        changed = [claim for uid, claim in checkpoint.claims.items() if held(uid) is not claim]
-        for claim in changed:
-            name = v2.file_name(claim.uid)
-            _write(self.directory / name, v2.encode(self.boot_id, claim))
-            self._on_disk.add(name)
-            self._stale.discard(name)
-        gone = [v2.file_name(uid) for uid in before.claims.keys() - checkpoint.claims.keys()]
+        changed = _changed(checkpoint, before)
+        gone = []
+        for uid in sorted(changed):
+            name = v2.file_name(uid)
+            claim = checkpoint.claims.get(uid)
+            if claim is not None:
+                _write(self.directory / name, v2.encode(self.boot_id, claim))
+                self._on_disk.add(name)
+                self._stale.discard(name)
+            elif uid in before.claims:
+                gone.append(name)
         for name in [*gone, *sorted(self._stale)]:
             _remove(self.directory / name)
             self._on_disk.discard(name)
@@ -268,6 +271,17 @@ class NodeCheckpoint:
                 "checkpoint.other_boot", path=str(self.directory), dropped_claims=other_boots
             )
         return model.Checkpoint(boot_id=self.boot_id, claims=claims)
+
+
+def _changed(checkpoint: model.Checkpoint, before: model.Checkpoint) -> set[model.ClaimUID]:
+    """The claims of `checkpoint` and `before` that differ: from the history of `checkpoint`
+    when it was made from `before` (the prepare flow's case), else by comparing every claim."""
+    changed = checkpoint.changed_since(before)
+    if changed is not None:
+        return changed
+    held = before.claims.get
+    changed = {uid for uid, claim in checkpoint.claims.items() if held(uid) is not claim}
+    return changed | (before.claims.keys() - checkpoint.claims.keys())
 
 
 def _write(path: pathlib.Path, content: bytes) -> None:

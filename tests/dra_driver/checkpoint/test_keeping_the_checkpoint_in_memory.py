@@ -11,8 +11,10 @@ the node is handed over between the layouts both ways.
 
 from __future__ import annotations
 
+import gc
 import os
 import pathlib
+import weakref
 from typing import Any
 
 import pytest
@@ -128,6 +130,35 @@ def test_a_directory_save_writes_only_the_claims_that_changed(
     node.save(node.load().with_claim(_claim("u3")).without_claim(model.ClaimUID("u1")))
     assert written == ["u3.json"]
     assert sorted(p.name for p in node.directory.iterdir()) == ["u2.json", "u3.json"]
+
+
+def test_a_directory_save_of_a_checkpoint_made_otherwise_compares_the_claims(
+    tmp_path: pathlib.Path,
+) -> None:
+    """A checkpoint not made from the saved one by `with_claim`/`without_claim` (no history to
+    follow) is saved by comparing every claim: the same files as the history would give."""
+    node = _node(tmp_path, store.Layout.DIRECTORY)
+    kept, gone = _claim("u1"), _claim("u2")
+    node.save(node.load().with_claim(kept).with_claim(gone))
+    rebuilt = model.Checkpoint(boot_id=BOOT, claims={kept.uid: kept, "u3": _claim("u3")})
+    node.save(rebuilt)
+    assert sorted(p.name for p in node.directory.iterdir()) == ["u1.json", "u3.json"]
+    assert _node(tmp_path, store.Layout.DIRECTORY).load() == rebuilt
+
+
+def test_a_writer_keeps_no_history_of_what_it_saved(tmp_path: pathlib.Path) -> None:
+    """Each save forgets what the saved checkpoint was made from: a thousand prepares must not
+    keep a thousand checkpoints alive."""
+    node = _node(tmp_path, store.Layout.DIRECTORY)
+    first = node.load().with_claim(_claim("u1"))
+    node.save(first)
+    second = node.load().with_claim(_claim("u2"))
+    node.save(second)
+    earlier = weakref.ref(first)
+    del first
+    gc.collect()
+    assert earlier() is None
+    assert node.load() == second
 
 
 def test_a_removed_or_corrupt_file_is_an_empty_checkpoint(tmp_path: pathlib.Path) -> None:

@@ -176,3 +176,39 @@ def test_the_indexes_name_holders_and_created_mig_devices() -> None:
     assert dict(both.dynamic_migs) == {"MIG-a": 2}
     assert dict(both.without_claim(model.ClaimUID("a")).dynamic_migs) == {"MIG-a": 1}
     assert both.without_claim(model.ClaimUID("a")).without_claim(model.ClaimUID("b")).holders == {}
+
+
+@given(
+    strategies.checkpoints(),
+    st.lists(st.one_of(strategies.claims(), st.integers(min_value=0, max_value=20)), max_size=12),
+)
+def test_changed_since_names_every_claim_that_differs(
+    base: model.Checkpoint, changes: list[model.PreparedClaim | int]
+) -> None:
+    """Whatever `with_claim` and `without_claim` did on the way from `base`, a claim that
+    `changed_since` does not name is the same object in both (what a save may skip)."""
+    checkpoint = base
+    for change in changes:
+        if isinstance(change, int):
+            held = sorted(checkpoint.claims)
+            gone = held[change % len(held)] if held else model.ClaimUID("none")
+            checkpoint = checkpoint.without_claim(gone)
+        else:
+            checkpoint = checkpoint.with_claim(change)
+    changed = checkpoint.changed_since(base)
+    assert changed is not None
+    for uid in (base.claims.keys() | checkpoint.claims.keys()) - changed:
+        assert base.claims.get(uid) is checkpoint.claims.get(uid)
+    settled = checkpoint.without_history()
+    assert settled == checkpoint
+    assert settled.changed_since(checkpoint) == set()
+    assert settled.changed_since(base) in (None, set())  # its history is gone
+
+
+def test_changed_since_is_none_for_a_checkpoint_made_otherwise() -> None:
+    claim = model.PreparedClaim(model.ClaimUID("a"), "ns", "a", model.PrepareState.COMPLETED, ())
+    base = model.Checkpoint(boot_id="boot")
+    rebuilt = model.Checkpoint(boot_id="boot", claims={claim.uid: claim})
+    assert rebuilt.changed_since(base) is None
+    assert base.with_claim(claim).changed_since(base) == {"a"}
+    assert base.with_claim(claim).without_claim(claim.uid).changed_since(base) == {"a"}
