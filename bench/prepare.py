@@ -802,7 +802,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     add(
         "--checkpoint-layout",
         choices=["v1", "v2"],
-        default="v1",
+        default="v2",
         help="the plugin's checkpoint layout in the main run (the other is measured too)",
     )
     add("--tiny", action="store_true", help="a few calls of each part (CI)")

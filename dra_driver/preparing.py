@@ -32,7 +32,7 @@ from __future__ import annotations
 import dataclasses
 import pathlib
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import structlog
 
@@ -88,7 +88,7 @@ class NodeConfig:
     """The MPS control command; default: ``nvidia-cuda-mps-control``, the fake one with fake
     GPUs (``python -m dra_driver.backends.fake.mpscontrol``)."""
 
-    checkpoint_layout: store.Layout = store.Layout.FILE
+    checkpoint_layout: store.Layout = store.Layout.DIRECTORY
     """How the checkpoint is written (it is read in either layout)."""
 
     preload_library: str | None = None
@@ -141,14 +141,21 @@ class Preparer:
         boot_id: str,
         mps_runner: mps.Runner | None = None,
         driver: caching.Driver | None = None,
+        others_serving: Callable[[], bool] = store.nobody_else,
     ) -> None:
+        """`others_serving`: whether another plugin instance serves the node now, which may be
+        of a release that reads only one checkpoint layout (`store.NodeCheckpoint`)."""
         self.backend = backend
         self.config = config
         self.boot_id = boot_id
         config.plugin_dir.mkdir(parents=True, exist_ok=True)
         self._lock = atomicfiles.NodeLock(config.lock_path)
         self._checkpoint = store.NodeCheckpoint(
-            config.plugin_dir, boot_id=boot_id, lock=self._lock, layout=config.checkpoint_layout
+            config.plugin_dir,
+            boot_id=boot_id,
+            lock=self._lock,
+            layout=config.checkpoint_layout,
+            others_serving=others_serving,
         )
         self._inventory = inventory.Cache(backend, node_name=config.node_name)
         self.ledger = migs.Ledger(config.plugin_dir / "mig-ledger.json")

@@ -30,7 +30,7 @@ import pytest
 
 from dra_driver.backends.fake import backend as fake
 from dra_driver.cdi import naming as cdi_naming
-from dra_driver.checkpoint import model, store
+from dra_driver.checkpoint import model
 from e2e.conftest import Cluster, NodeFactory, Scenario, _plane
 from e2e.harness import controlplane, kube, nodeagents, objects
 from kubeletplugin import serving
@@ -86,11 +86,6 @@ def _allocate_by_hand(client: kube.Kube, ns: str, name: str, *, node: str, devic
 def _specs(node: nodeagents.PluginNode) -> set[str]:
     uids = (cdi_naming.claim_uid_of_file(path.name) for path in node.cdi_dir.glob("*.json"))
     return {uid for uid in uids if uid}
-
-
-def _checkpoint(node: nodeagents.PluginNode) -> dict[str, model.PrepareState]:
-    loaded = store.load(node.plugin_dir / "checkpoint.json", boot_id=store.current_boot_id())
-    return {uid: claim.state for uid, claim in loaded.checkpoint.claims.items()}
 
 
 def _metric(port: int, name: str, **labels: str) -> float:
@@ -171,7 +166,7 @@ def test_the_plugin_lives_through_an_api_server_outage_and_converges(
     arriving_uid = arriving["uid"]
     expected = {kept["uid"], arriving_uid}
     kube.wait_for(lambda: _specs(node) == expected, what="only kept, arriving prepared", timeout=60)
-    assert _checkpoint(node) == dict.fromkeys(expected, model.PrepareState.COMPLETED)
+    assert node.checkpointed() == dict.fromkeys(expected, model.PrepareState.COMPLETED)
     kube.wait_for(node.published, what="the node's slices whole", timeout=60)
     kube.wait_for(
         functools.partial(_tainted, client, node.name, f"gpu-{unhealthy}"),

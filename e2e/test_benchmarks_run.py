@@ -57,8 +57,8 @@ def test_the_prepare_benchmark_runs(prepared: dict[str, Any]) -> None:
         assert isinstance(result[key], float), key
     assert set(result["kinds"]) == {"gpu", "mig", "share", "mps"}
     assert set(result["batches"]) == {"share_x8", "share_x64"}
-    assert result["checkpoint_layout"] == "v1"
-    assert isinstance(result["prepare_p50_ms_1000_held_v2"], float)  # the other layout
+    assert result["checkpoint_layout"] == "v2"
+    assert isinstance(result["prepare_p50_ms_1000_held_v1"], float)  # the other layout
     for layout in ("v1", "v2"):  # two plugins of ours, interleaved: one holding claims, one not
         assert isinstance(result[f"held_over_empty_prepare_p50_{layout}"], float), layout
         assert isinstance(result[f"held_over_empty_unprepare_p50_{layout}"], float), layout

@@ -391,15 +391,15 @@ def test_real_gpus_run_only_on_gpu_nodes_and_find_the_host_driver(helm: Helm) ->
 @pytest.mark.parametrize(
     ("plugin", "flags"),
     [
-        pytest.param({}, ["--checkpoint-layout=v1"], id="defaults"),
+        pytest.param({}, ["--checkpoint-layout=v2"], id="defaults"),
         pytest.param(
-            {"checkpointLayout": "v2", "health": {"ignoreXids": [74, 79]}},
-            ["--checkpoint-layout=v2", "--health-ignore-xids=74,79"],
-            id="v2-and-xids",
+            {"checkpointLayout": "v1", "health": {"ignoreXids": [74, 79]}},
+            ["--checkpoint-layout=v1", "--health-ignore-xids=74,79"],
+            id="v1-and-xids",
         ),
         pytest.param(
             {"health": {"watch": False, "ignoreXids": [74]}},
-            ["--checkpoint-layout=v1", "--no-health-watch"],
+            ["--checkpoint-layout=v2", "--no-health-watch"],
             id="no-health-watch",
         ),
     ],

@@ -25,7 +25,7 @@ from typing import Any
 import pytest
 
 from dra_driver.cdi import naming as cdi_naming
-from dra_driver.checkpoint import model, store
+from dra_driver.checkpoint import model
 from e2e.conftest import Scenario, local
 from e2e.harness import kube, nodeagents, objects
 
@@ -106,11 +106,6 @@ def _specs(node: nodeagents.PluginNode) -> set[str]:
     return {uid for uid in uids if uid}
 
 
-def _checkpoint(node: nodeagents.PluginNode) -> dict[str, model.PrepareState]:
-    loaded = store.load(node.plugin_dir / "checkpoint.json", boot_id=store.current_boot_id())
-    return {uid: claim.state for uid, claim in loaded.checkpoint.claims.items()}
-
-
 def _leftovers(node: nodeagents.PluginNode) -> list[str]:
     """Temporary files of atomic writes (``.<name>.<random>.tmp``) anywhere under the node's
     dirs: a write that failed half-way must have removed its own."""
@@ -140,7 +135,7 @@ def _uid(client: kube.Kube, ns: str, claim: str) -> str:
     ("full", "names"),
     [
         pytest.param("cdi", "k8s.gpu.dra.dev-claim_", id="cdi-dir"),
-        pytest.param("plugin", "checkpoint.json", id="plugin-dir"),
+        pytest.param("plugin", "checkpoint", id="plugin-dir"),
     ],
 )
 def test_a_full_disk_fails_the_claim_clearly_and_leaves_nothing_half_written(
@@ -162,18 +157,18 @@ def test_a_full_disk_fails_the_claim_clearly_and_leaves_nothing_half_written(
         assert "internal error" not in error, error  # a full disk is the claim's failure
         assert _leftovers(node) == []
         assert _specs(node) == {before}
-        assert _checkpoint(node) == {before: model.PrepareState.COMPLETED}
+        assert node.checkpointed() == {before: model.PrepareState.COMPLETED}
 
     kube.wait_for(
         functools.partial(_prepared, node, ns, "squeezed"), what="squeezed prepared", timeout=60
     )
     squeezed = _uid(client, ns, "squeezed")
     assert _specs(node) == {before, squeezed}
-    assert _checkpoint(node) == dict.fromkeys({before, squeezed}, model.PrepareState.COMPLETED)
+    assert node.checkpointed() == dict.fromkeys({before, squeezed}, model.PrepareState.COMPLETED)
     for pod in ("before", "squeezed"):
         client.delete(f"/api/v1/namespaces/{ns}/pods/{pod}")
     # Unprepare removes the spec, then records the claim gone: wait for the record too.
     kube.wait_for(
-        lambda: not _specs(node) and _checkpoint(node) == {}, what="both unprepared", timeout=60
+        lambda: not _specs(node) and node.checkpointed() == {}, what="both unprepared", timeout=60
     )
     assert _leftovers(node) == []

@@ -4,7 +4,7 @@
 #
 #   dir=$(hack/build-image.sh)   # $dir/image.oci.tar, $dir/ref (NAME:TAG), $dir/digest
 #   ctr images import "$dir/image.oci.tar"                       # containerd
-#   skopeo copy "oci-archive:$dir/image.oci.tar" docker://<registry>/gpu-dra-driver:0.2.0
+#   skopeo copy "oci-archive:$dir/image.oci.tar" docker://<registry>/gpu-dra-driver:0.3.0
 #
 # The same stages as deploy/Dockerfile, made from Debian's packages and the project's own tools:
 #   base     debootstrap --variant=minbase bookworm + python3, upgraded from bookworm-updates and

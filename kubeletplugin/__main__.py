@@ -250,6 +250,13 @@ def open_preparer(
         boot_id=store.current_boot_id(),
         mps_runner=runner,
         driver=open_driver(config.driver_files),
+        others_serving=functools.partial(
+            serving.others_serving,
+            config.node.plugin_dir,
+            own=serving.dra_socket(
+                config.node.plugin_dir, driver=config.driver_name, pod_uid=config.node.pod_uid
+            ),
+        ),
     )
     preparer.reconcile()
     return preparer

@@ -17,6 +17,7 @@ import dataclasses
 import hashlib
 import os
 import pathlib
+import socket
 from collections.abc import Callable
 from concurrent import futures
 
@@ -53,6 +54,28 @@ def dra_socket(plugin_dir: pathlib.Path, *, driver: str, pod_uid: str) -> pathli
     return _first_fitting(
         plugin_dir, [f"dra-{pod_uid}.sock", f"dra-{_short_hash(driver, pod_uid)}.sock"]
     )
+
+
+def others_serving(plugin_dir: pathlib.Path, *, own: pathlib.Path) -> bool:
+    """Whether another plugin instance serves the node now: a DRA socket in `plugin_dir` other
+    than `own` accepts a connection (a rolling update's other pod, of whatever release; a socket
+    left by a dead one refuses). Nothing is sent: the connection is closed at once."""
+    try:
+        names = os.listdir(plugin_dir)
+    except FileNotFoundError:
+        return False
+    for name in names:
+        path = plugin_dir / name
+        if not (name.startswith("dra") and name.endswith(".sock")) or path == own:
+            continue
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
+            probe.settimeout(1.0)
+            try:
+                probe.connect(os.fsdecode(path))
+            except OSError:  # refused (nobody listens), gone, or not a socket
+                continue
+            return True
+    return False
 
 
 def registration_socket(registry_dir: pathlib.Path, *, driver: str, pod_uid: str) -> pathlib.Path:

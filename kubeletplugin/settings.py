@@ -50,9 +50,10 @@ class Node:
     registry_dir: pathlib.Path
     """Where the kubelet's plugin watcher looks for registration sockets."""
     cdi_dir: pathlib.Path
-    checkpoint_layout: store.Layout = store.Layout.FILE
-    """How the checkpoint is written (read in either layout): ``v1``, one file, which plugins
-    before 0.2.0 read too; ``v2``, a file per claim, once none of those runs on the node."""
+    checkpoint_layout: store.Layout = store.Layout.DIRECTORY
+    """How the checkpoint is written (read in either layout): ``v2``, a file per claim (held
+    back while a plugin before 0.2.0 may serve the node beside this one), or ``v1``, one file,
+    which every release reads."""
 
     @property
     def real_gpus(self) -> bool:
@@ -235,9 +236,10 @@ def _parser(env: Mapping[str, str]) -> argparse.ArgumentParser:
     add(
         "--checkpoint-layout",
         choices=[layout.value for layout in store.Layout],
-        default=store.Layout.FILE.value,
-        help="v1: checkpoint.json (every release reads it); v2: a file per claim under "
-        "checkpoint.d (flat cost as claims accumulate; releases before 0.2.0 cannot read it)",
+        default=store.Layout.DIRECTORY.value,
+        help="v2: a file per claim under checkpoint.d (flat cost as claims accumulate; "
+        "releases before 0.2.0 cannot read it: held back while one serves the node); "
+        "v1: checkpoint.json (every release reads it)",
     )
     add(
         "--mode",

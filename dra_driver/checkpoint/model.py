@@ -201,6 +201,9 @@ class PreparedClaim:
     devices: tuple[PreparedDevice, ...]
 
 
+HISTORY = 8
+"""How many `Checkpoint.with_claim`/`without_claim` calls back `Checkpoint.changed_since` sees."""
+
 DeviceKey = tuple[str, str]
 """A device by its pool and name."""
 
@@ -213,7 +216,9 @@ class Checkpoint:
     time, so that a question about one device does not walk a thousand claims: `holders` and
     `dynamic_migs`. They are derived: not compared, not written to any file. So is the history of
     a checkpoint made by those two: which claims changed since an earlier one (`changed_since`),
-    so that saving it writes those claims without comparing the others.
+    so that saving it writes those claims without comparing the others. It goes back `HISTORY`
+    calls at most: every step keeps its copy of the claims alive (a batch of 64 claims on a node
+    holding a thousand would keep megabytes), and a longer way is compared claim by claim.
     """
 
     boot_id: str
@@ -234,6 +239,8 @@ class Checkpoint:
         init=False, repr=False, compare=False, default=None
     )
     """The claim that call added, replaced or removed."""
+    _depth: int = dataclasses.field(init=False, repr=False, compare=False, default=0)
+    """How many such calls `_parent` leads back through (each holds a copy of the claims)."""
 
     def __post_init__(self) -> None:
         claims = FrozenMap(self.claims)
@@ -284,7 +291,7 @@ class Checkpoint:
         """The same checkpoint, forgetting what it was made from (what a writer keeps once it
         is saved: the history of every earlier checkpoint would otherwise stay in memory).
         `changed_since` it still works: it compares the claims' mapping, which this shares."""
-        return _assemble(self.boot_id, self.claims, self.holders, self.dynamic_migs, None, None)
+        return _assemble(self.boot_id, self.claims, self.holders, self.dynamic_migs, None, None, 0)
 
     def _derived(
         self,
@@ -297,13 +304,15 @@ class Checkpoint:
         """A checkpoint of this boot with these claims and their indexes, checked one claim at a
         time by the caller (`__post_init__` would walk every claim again), made from this one by
         changing the claim `changed`."""
+        depth = self._depth + 1
         return _assemble(
             self.boot_id,
             FrozenMap._wrap(claims),
             FrozenMap._wrap(holders),
             FrozenMap._wrap(migs),
-            self,
+            self if depth <= HISTORY else None,
             changed,
+            depth if depth <= HISTORY else 0,
         )
 
 
@@ -314,6 +323,7 @@ def _assemble(
     migs: Mapping[str, int],
     parent: Checkpoint | None,
     changed: ClaimUID | None,
+    depth: int,
 ) -> Checkpoint:
     """A `Checkpoint` of these fields as they are (no checks, no copies)."""
     checkpoint = object.__new__(Checkpoint)
@@ -324,6 +334,7 @@ def _assemble(
         ("dynamic_migs", migs),
         ("_parent", parent),
         ("_changed", changed),
+        ("_depth", depth),
     ):
         object.__setattr__(checkpoint, name, value)
     return checkpoint

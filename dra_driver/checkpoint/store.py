@@ -24,6 +24,7 @@ import os
 import pathlib
 import secrets
 import time
+from collections.abc import Callable
 
 import structlog
 
@@ -108,10 +109,20 @@ class Layout(enum.Enum):
     """Where a `NodeCheckpoint` writes the checkpoint (it reads either)."""
 
     FILE = "v1"
-    """One file, ``checkpoint.json`` (`scheme`, ``v1``): what every release so far reads."""
+    """One file, ``checkpoint.json`` (`scheme`, ``v1``): what every release reads."""
     DIRECTORY = "v2"
     """A file per claim under ``checkpoint.d/`` (`v2`): a save writes what changed. Releases
-    before 0.2.0 cannot read it, so it is not the default until the release after 0.2.0."""
+    from 0.2.0 on read it; the default from 0.3.0 on, held back beside an earlier release
+    (`NodeCheckpoint`)."""
+
+
+HELD = b"held"
+"""The last word of the stamps of a writer that holds back the directory layout."""
+
+
+def nobody_else() -> bool:
+    """`NodeCheckpoint`'s ``others_serving`` for a process that is alone on its node."""
+    return False
 
 
 class NodeCheckpoint:
@@ -129,6 +140,15 @@ class NodeCheckpoint:
     save in one layout writes everything it holds first, then removes the other layout's files,
     so a crash in between leaves ``checkpoint.json`` holding the same claims as the directory.
 
+    A plugin before 0.2.0 reads only ``checkpoint.json``: while one may be serving the node beside
+    this process (a rolling update straight from it), the directory layout is held back and
+    ``checkpoint.json`` written instead. Such a plugin leaves no stamp, so a load that finds
+    ``checkpoint.json`` and no stamp, or finds it replaced while the stamp stayed the same, holds
+    the layout back if another plugin instance serves the node then (`others_serving`: their
+    sockets answer). So does a stamp of a writer holding it back (its last word is `HELD`): a
+    plugin that restarts while the earlier release still runs holds it again. The hold ends at
+    a load that finds no other instance serving.
+
     Saves are atomic (each file written beside and renamed into place) but not synced to the disk
     (no ``fsync``): a process that dies leaves the kernel with what it wrote, and a power loss
     or a kernel crash reboots the node, after which the checkpoint describes an earlier boot and
@@ -141,12 +161,17 @@ class NodeCheckpoint:
         *,
         boot_id: str,
         lock: atomicfiles.NodeLock,
-        layout: Layout = Layout.FILE,
+        layout: Layout = Layout.DIRECTORY,
+        others_serving: Callable[[], bool] = nobody_else,
     ) -> None:
         self.file = plugin_dir / FILE_NAME
         self.directory = plugin_dir / v2.DIRECTORY
         self.boot_id = boot_id
         self.layout = layout
+        """The layout this writer is set to."""
+        self.held: str | None = None
+        """Why the directory layout is held back now (``checkpoint.json`` written instead)."""
+        self._others_serving = others_serving
         self.checkpoint = model.Checkpoint(boot_id=boot_id)
         """What this process last read or wrote (for metrics, which take no lock)."""
         self._lock = lock
@@ -166,6 +191,13 @@ class NodeCheckpoint:
     def load(self) -> model.Checkpoint:
         """The checkpoint as it is on disk now, read again only if another process wrote it."""
         seen = (self._lock.read_stamp(), _identity(self.file))
+        if self.held is None and seen != self._seen:
+            self.held = self._reason_to_hold(*seen)
+            if self.held is not None:
+                log.warning("checkpoint.layout_held", layout=self.layout.value, held=self.held)
+        elif self.held is not None and not self._others_serving():
+            log.info("checkpoint.layout_released", layout=self.layout.value, held=self.held)
+            self.held = None
         if seen == self._seen:
             return self.checkpoint
         self._on_disk = self._claim_files()
@@ -183,20 +215,41 @@ class NodeCheckpoint:
         """Write `checkpoint` in `layout`, atomically; `errors.CheckpointIOError` if it fails
         (then the disk may hold the old or, per claim, the new state: the next load reads it)."""
         self._seen = None
-        if self.layout is Layout.FILE:
+        layout = self.writing
+        if layout is Layout.FILE:
             self._save_file(checkpoint)
         else:
             self._save_directory(checkpoint)
         self.checkpoint = checkpoint.without_history()
-        self._in_file = self.layout is Layout.FILE
+        self._in_file = layout is Layout.FILE
         self._saves += 1
         stamp = f"{self._token} {self._saves}".encode()
+        if self.held is not None:
+            stamp += b" " + HELD
         try:
             self._lock.write_stamp(stamp)
         except OSError as err:  # saved, but other processes may not notice: they must re-read
             raise errors.CheckpointIOError(f"cannot stamp {self._lock.path}: {err}") from err
         self._seen = (stamp, _identity(self.file))
-        log.debug("checkpoint.saved", layout=self.layout.value, claims=len(checkpoint.claims))
+        log.debug("checkpoint.saved", layout=layout.value, claims=len(checkpoint.claims))
+
+    @property
+    def writing(self) -> Layout:
+        """The layout a save writes now: `layout`, but while the directory is held back."""
+        return Layout.FILE if self.held is not None else self.layout
+
+    def _reason_to_hold(self, stamp: bytes, file: atomicfiles.Identity | None) -> str | None:
+        """Why the directory layout must be held back now, if it must (the class docstring)."""
+        if self.layout is Layout.FILE:
+            return None
+        replaced = self._seen is not None and self._seen[0] == stamp and self._seen[1] != file
+        if file is not None and (not stamp or replaced):
+            reason = "checkpoint.json was written by a plugin before 0.2.0"
+        elif stamp.rsplit(b" ", 1)[-1] == HELD:
+            reason = "another plugin instance holds the per-claim layout back"
+        else:
+            return None
+        return reason if self._others_serving() else None
 
     def _save_file(self, checkpoint: model.Checkpoint) -> None:
         _write(self.file, self._encoder.encode(checkpoint))
@@ -282,6 +335,20 @@ def _changed(checkpoint: model.Checkpoint, before: model.Checkpoint) -> set[mode
     held = before.claims.get
     changed = {uid for uid, claim in checkpoint.claims.items() if held(uid) is not claim}
     return changed | (before.claims.keys() - checkpoint.claims.keys())
+
+
+def read_node(
+    plugin_dir: pathlib.Path, *, lock_path: pathlib.Path, boot_id: str
+) -> model.Checkpoint:
+    """The checkpoint under `plugin_dir`, in whichever layout it is, read as a plugin reads it,
+    under the node-wide lock at `lock_path` (for tools and tests: nothing is written but a
+    corrupt file set aside)."""
+    lock = atomicfiles.NodeLock(lock_path)
+    try:
+        with lock:
+            return NodeCheckpoint(plugin_dir, boot_id=boot_id, lock=lock).load()
+    finally:
+        lock.close()
 
 
 def _write(path: pathlib.Path, content: bytes) -> None:

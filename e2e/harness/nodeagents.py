@@ -21,6 +21,7 @@ import pathlib
 import sys
 from typing import Any
 
+from dra_driver.checkpoint import model, store
 from e2e.harness import containerd, controlplane, kube, objects, processes
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
@@ -55,6 +56,15 @@ class PluginNode:
     @property
     def records_dir(self) -> pathlib.Path:
         return self.work_dir / "records"
+
+    def checkpointed(self) -> dict[str, model.PrepareState]:
+        """The claims in the node's checkpoint (either layout), and how far each got."""
+        loaded = store.read_node(
+            self.plugin_dir,
+            lock_path=self.plugin_dir / "serialize.lock",
+            boot_id=store.current_boot_id(),
+        )
+        return {uid: claim.state for uid, claim in loaded.claims.items()}
 
     def start(self) -> None:
         for directory in (self.registry_dir, self.plugin_dir, self.cdi_dir, self.records_dir):

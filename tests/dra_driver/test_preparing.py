@@ -48,7 +48,7 @@ def gpus(tmp_path: pathlib.Path) -> fake.FakeBackend:
 def _preparer(
     gpus: fake.FakeBackend,
     tmp_path: pathlib.Path,
-    layout: store.Layout = store.Layout.FILE,
+    layout: store.Layout = store.Layout.DIRECTORY,
     **publish: Any,
 ) -> preparing.Preparer:
     config = preparing.NodeConfig(

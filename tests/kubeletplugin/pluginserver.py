@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import functools
 import gc
 import json
 import os
@@ -33,7 +34,7 @@ from typing import IO, Any, Self
 
 import grpc
 
-from dra_driver import atomicfiles, backends, logs, preparing
+from dra_driver import backends, logs, preparing
 from dra_driver.cdi import naming as cdi_naming
 from dra_driver.checkpoint import model, store
 from dra_driver.isolation import quotas
@@ -97,19 +98,13 @@ class Layout:
     def checkpointed(self) -> dict[str, model.PrepareState]:
         """The claims in the checkpoint, and how far each got."""
         config = self.node_config()
-        lock = atomicfiles.NodeLock(config.lock_path)
-        try:
-            node = store.NodeCheckpoint(
-                config.plugin_dir, boot_id=store.current_boot_id(), lock=lock
-            )
-            with lock:
-                loaded = node.load()
-        finally:
-            lock.close()
+        loaded = store.read_node(
+            config.plugin_dir, lock_path=config.lock_path, boot_id=store.current_boot_id()
+        )
         return {uid: claim.state for uid, claim in loaded.claims.items()}
 
     def node_config(
-        self, checkpoint_layout: store.Layout = store.Layout.FILE
+        self, checkpoint_layout: store.Layout = store.Layout.DIRECTORY
     ) -> preparing.NodeConfig:
         return preparing.NodeConfig(
             node_name=claimbook.NODE,
@@ -137,13 +132,18 @@ class PluginServer:
         pod_uid: str = "",
         gpus: str = GPUS,
         health_port: int | None = None,
-        checkpoint_layout: store.Layout = store.Layout.FILE,
+        checkpoint_layout: store.Layout = store.Layout.DIRECTORY,
     ) -> None:
         self.layout = layout
         self.pod_uid = pod_uid
         self.backend = layout.open_gpus(gpus)
         self.preparer = preparing.Preparer(
-            self.backend, layout.node_config(checkpoint_layout), boot_id=store.current_boot_id()
+            self.backend,
+            layout.node_config(checkpoint_layout),
+            boot_id=store.current_boot_id(),
+            others_serving=functools.partial(
+                serving.others_serving, layout.plugin_dir, own=layout.dra_socket(pod_uid)
+            ),
         )
         self.board = health.Board()
         self.registration = registration.Registration(

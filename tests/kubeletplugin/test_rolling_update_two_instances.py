@@ -13,6 +13,7 @@ release that moves to the per-claim layout, and a roll back from it).
 from __future__ import annotations
 
 import functools
+import socket
 import threading
 from collections.abc import Callable, Iterator
 from concurrent import futures
@@ -129,3 +130,63 @@ def test_a_claim_prepared_by_one_pod_is_unprepared_by_the_other(
     assert not layout.quota_dir("u-moved").exists()
     assert layout.checkpointed() == {}
     assert new.backend.status(new.backend.gpus()[0].uuid).mig_instances == ()
+
+
+def test_beside_a_plugin_before_0_2_0_the_node_keeps_the_file_it_reads(
+    layout: pluginserver.Layout, book: claimbook.ClaimBook
+) -> None:
+    """A rolling update straight from a release before 0.2.0, which reads only
+    ``checkpoint.json`` and leaves no stamp: the new pod, set to the per-claim layout (the
+    default), writes that file while the old pod's socket answers, then moves the node to
+    ``checkpoint.d`` once the old pod is gone."""
+    config = layout.node_config()
+    obj = claim("u-old", gpu(0))
+    book.add(obj)
+    old_claim = model.PreparedClaim(
+        uid=model.ClaimUID("u-old"),
+        namespace=claimbook.NAMESPACE,
+        name="claim-u-old",
+        state=model.PrepareState.COMPLETED,
+        devices=(
+            model.PreparedDevice(
+                request_names=("gpu",),
+                pool=claimbook.NODE,
+                device="gpu-0",
+                share_id=None,
+                cdi_ids=(),
+                gpu_uuid="GPU-of-the-old-pod",
+            ),
+        ),
+    )
+    config.plugin_dir.mkdir(parents=True, exist_ok=True)
+    store.save(  # as the old pod left it
+        config.checkpoint_path,
+        model.Checkpoint(boot_id=store.current_boot_id()).with_claim(old_claim),
+    )
+
+    def in_the_file() -> set[str]:
+        loaded = store.load(config.checkpoint_path, boot_id=store.current_boot_id())
+        return set(loaded.checkpoint.claims)
+
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as old_pod:  # its DRA server
+        old_pod.bind(str(layout.dra_socket("old-pod-uid")))
+        old_pod.listen()
+        with (
+            pluginserver.PluginServer(layout, book=book, pod_uid="new-pod-uid") as new,
+            pluginserver.Stubs.of(new) as to_new,
+        ):
+            clash, fresh = claim("u-clash", gpu(0)), claim("u-new", gpu(1))
+            book.add(clash)
+            book.add(fresh)
+            assert prepare(to_new, claimbook.ref(fresh)).error == ""
+            assert "already prepared for claim" in prepare(to_new, claimbook.ref(clash)).error
+            assert in_the_file() == {"u-old", "u-new"}  # what the old pod reads
+            assert list((config.plugin_dir / "checkpoint.d").glob("*.json")) == []
+
+            old_pod.close()  # the old pod is gone
+            layout.dra_socket("old-pod-uid").unlink()
+            assert to_new.v1.unprepare(claimbook.ref(obj)).claims["u-old"].error == ""
+            assert not config.checkpoint_path.exists()
+            claim_files = (config.plugin_dir / "checkpoint.d").glob("*.json")
+            assert sorted(path.name for path in claim_files) == ["u-new.json"]
+            assert layout.checkpointed() == {"u-new": model.PrepareState.COMPLETED}

@@ -209,3 +209,19 @@ def test_a_socket_path_at_the_length_limit_is_served(
         assert UID in path.name  # the readable name, no fallback needed
         assert stubs.registration.GetInfo(pb.InfoRequest(), timeout=1).name == DRIVER
         assert dict(stubs.v1.prepare().claims) == {}
+
+
+def test_others_serving_asks_the_other_dra_sockets(
+    layout: pluginserver.Layout, book: claimbook.ClaimBook
+) -> None:
+    """Another pod's DRA socket that answers counts; ours, a dead one's, and other files not."""
+    own = layout.dra_socket(UID)
+    leave_socket_file(layout.plugin_dir / "dra-dead-pod.sock")
+    (layout.plugin_dir / "dra-notes.sock.txt").write_text("")
+    assert not serving.others_serving(layout.plugin_dir, own=own)
+    with pluginserver.PluginServer(layout, book=book, pod_uid=UID):
+        assert not serving.others_serving(layout.plugin_dir, own=own)  # only ours answers
+        with pluginserver.PluginServer(layout, book=book, pod_uid="another-pod"):
+            assert serving.others_serving(layout.plugin_dir, own=own)
+        assert not serving.others_serving(layout.plugin_dir, own=own)
+    assert not serving.others_serving(layout.plugin_dir / "missing", own=own)

@@ -23,16 +23,20 @@ from tests.kubeletplugin.claimbook import claim, gpu, mig, shared
 def record_interrupted(plugin: pluginserver.PluginServer, uid: str) -> None:
     """A checkpoint entry as a prepare that died right after ``PrepareStarted`` leaves it."""
     config = plugin.layout.node_config()
-    with atomicfiles.locked(config.lock_path):
-        loaded = store.load(config.checkpoint_path, boot_id=plugin.preparer.boot_id).checkpoint
-        entry = model.PreparedClaim(
-            uid=model.ClaimUID(uid),
-            namespace="ns",
-            name=f"claim-{uid}",
-            state=model.PrepareState.STARTED,
-            devices=(),
-        )
-        store.save(config.checkpoint_path, loaded.with_claim(entry))
+    entry = model.PreparedClaim(
+        uid=model.ClaimUID(uid),
+        namespace="ns",
+        name=f"claim-{uid}",
+        state=model.PrepareState.STARTED,
+        devices=(),
+    )
+    lock = atomicfiles.NodeLock(config.lock_path)
+    try:
+        node = store.NodeCheckpoint(config.plugin_dir, boot_id=plugin.preparer.boot_id, lock=lock)
+        with lock:
+            node.save(node.load().with_claim(entry))
+    finally:
+        lock.close()
 
 
 def test_the_sweep_unprepares_claims_that_are_gone_and_only_those(

@@ -15,6 +15,7 @@ import gc
 import os
 import pathlib
 import weakref
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -98,6 +99,89 @@ def test_a_writer_of_an_earlier_release_is_seen(tmp_path: pathlib.Path) -> None:
     ours.save(ours.load().without_claim(model.ClaimUID("u1")))
     assert not (tmp_path / store.FILE_NAME).exists()  # handed back to the directory
     assert sorted(p.name for p in ours.directory.iterdir()) == ["u2.json"]
+    assert ours.held is None  # nobody else serves the node: no reason to hold the layout back
+
+
+def _held(node: store.NodeCheckpoint) -> str | None:
+    """Why `node` holds the directory layout back now (a call: it changes with every load)."""
+    return node.held
+
+
+def _serving(
+    directory: pathlib.Path, others: list[bool], layout: store.Layout = store.Layout.DIRECTORY
+) -> store.NodeCheckpoint:
+    """A plugin instance that sees another serving the node while ``others[0]`` is true."""
+    lock = atomicfiles.NodeLock(directory / "serialize.lock")
+    return store.NodeCheckpoint(
+        directory, boot_id=BOOT, lock=lock, layout=layout, others_serving=lambda: others[0]
+    )
+
+
+def _earlier_release_saves(
+    directory: pathlib.Path, change: Callable[[model.Checkpoint], model.Checkpoint]
+) -> None:
+    """What a plugin before 0.2.0 does: read ``checkpoint.json`` alone, change it, write it
+    whole, leave no stamp."""
+    path = directory / store.FILE_NAME
+    store.save(path, change(store.load(path, boot_id=BOOT).checkpoint))
+
+
+def _claim_files(node: store.NodeCheckpoint) -> list[str]:
+    return sorted(p.name for p in node.directory.glob("*.json"))
+
+
+def test_the_directory_is_held_back_while_a_plugin_before_0_2_0_serves(
+    tmp_path: pathlib.Path,
+) -> None:
+    """A rolling update straight from a release before 0.2.0: the new plugin writes what the
+    old one reads until the old one is gone, also across a restart of the new one."""
+    _earlier_release_saves(tmp_path, lambda c: c.with_claim(_claim("u1")))
+    others = [True]
+    ours = _serving(tmp_path, others)
+    ours.save(ours.load().with_claim(_claim("u2")))
+    assert _held(ours) is not None
+    assert ours.writing is store.Layout.FILE
+    assert _claim_files(ours) == []
+    _earlier_release_saves(tmp_path, lambda c: c.with_claim(_claim("u3")))  # it sees u2
+    assert set(ours.load().claims) == {"u1", "u2", "u3"}
+
+    again = _serving(tmp_path, others)  # ours restarted while the old pod still serves
+    again.save(again.load().without_claim(model.ClaimUID("u1")))
+    assert _held(again) is not None
+    assert set(store.load(tmp_path / store.FILE_NAME, boot_id=BOOT).checkpoint.claims) == {
+        "u2",
+        "u3",
+    }
+
+    others[0] = False  # the old pod is gone: the node moves to the directory
+    again.save(again.load().with_claim(_claim("u4")))
+    assert _held(again) is None
+    assert not (tmp_path / store.FILE_NAME).exists()
+    assert _claim_files(again) == ["u2.json", "u3.json", "u4.json"]
+    assert _serving(tmp_path, [True]).load() == again.load()  # and no hold is left on disk
+    assert _held(_serving(tmp_path, [True])) is None
+
+
+def test_a_file_replaced_behind_the_stamp_holds_the_directory_back(
+    tmp_path: pathlib.Path,
+) -> None:
+    """A plugin before 0.2.0 that starts beside ours (a roll back past 0.2.0) replaces
+    ``checkpoint.json`` and leaves the stamp as it was: from then on ours writes that file."""
+    ours = _serving(tmp_path, [True])
+    ours.save(ours.load().with_claim(_claim("u1")))
+    assert _held(ours) is None  # another instance of ours (stamped) is no reason
+    _earlier_release_saves(tmp_path, lambda c: c.with_claim(_claim("u2")))
+    ours.save(ours.load().with_claim(_claim("u3")))
+    assert _held(ours) is not None
+    assert "u3" in store.load(tmp_path / store.FILE_NAME, boot_id=BOOT).checkpoint.claims
+
+
+def test_a_writer_set_to_the_file_never_holds(tmp_path: pathlib.Path) -> None:
+    _earlier_release_saves(tmp_path, lambda c: c.with_claim(_claim("u1")))
+    ours = _serving(tmp_path, [True], layout=store.Layout.FILE)
+    ours.save(ours.load().with_claim(_claim("u2")))
+    assert _held(ours) is None
+    assert not (tmp_path / "serialize.lock").read_bytes().rstrip().endswith(store.HELD)
 
 
 @pytest.mark.parametrize("layout", LAYOUTS)
@@ -140,7 +224,8 @@ def test_a_directory_save_of_a_checkpoint_made_otherwise_compares_the_claims(
     node = _node(tmp_path, store.Layout.DIRECTORY)
     kept, gone = _claim("u1"), _claim("u2")
     node.save(node.load().with_claim(kept).with_claim(gone))
-    rebuilt = model.Checkpoint(boot_id=BOOT, claims={kept.uid: kept, "u3": _claim("u3")})
+    fresh = _claim("u3")
+    rebuilt = model.Checkpoint(boot_id=BOOT, claims={kept.uid: kept, fresh.uid: fresh})
     node.save(rebuilt)
     assert sorted(p.name for p in node.directory.iterdir()) == ["u1.json", "u3.json"]
     assert _node(tmp_path, store.Layout.DIRECTORY).load() == rebuilt
