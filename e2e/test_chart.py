@@ -298,7 +298,11 @@ def _mps_setup(docs: list[Obj]) -> tuple[list[str], list[Obj]]:
 def test_mps_daemons_run_in_pods_of_their_own_by_default(helm: Helm) -> None:
     docs = helm.template(FAKE_VALUES, namespace="gpu")
     flags, rules = _mps_setup(docs)
-    assert flags == ["--mps-runner=kubernetes", "--mps-image=registry.example/gpu-dra-driver:test"]
+    assert flags == [
+        "--mps-runner=kubernetes",
+        "--mps-image=registry.example/gpu-dra-driver:test",
+        "--mps-image-pull-policy=IfNotPresent",
+    ]
     assert rules == [
         {
             "apiGroups": ["apps"],
@@ -318,7 +322,11 @@ def test_mps_daemons_run_in_pods_of_their_own_by_default(helm: Helm) -> None:
     [
         pytest.param(
             {"image": "registry.example/mps:1"},
-            ["--mps-runner=kubernetes", "--mps-image=registry.example/mps:1"],
+            [
+                "--mps-runner=kubernetes",
+                "--mps-image=registry.example/mps:1",
+                "--mps-image-pull-policy=IfNotPresent",
+            ],
             True,
             id="own-image",
         ),
@@ -332,6 +340,24 @@ def test_mps_daemon_settings_render(
     rendered, rules = _mps_setup(docs)
     assert rendered == flags
     assert bool(rules) is role
+
+
+def test_mps_daemon_pods_pull_as_the_plugin_does(helm: Helm) -> None:
+    """A private registry: the plugin's pull secrets and policy go to the daemon pods too."""
+    private = {
+        "image": {"pullPolicy": "Always"},
+        "imagePullSecrets": [{"name": "regcred"}, {"name": "mirror-creds"}],
+    }
+    docs = helm.template(_merged(FAKE_VALUES, private), namespace="gpu")
+    flags, _ = _mps_setup(docs)
+    assert flags[2:] == [
+        "--mps-image-pull-policy=Always",
+        "--mps-image-pull-secret=regcred",
+        "--mps-image-pull-secret=mirror-creds",
+    ]
+    (daemonset,) = [d for d in docs if d["kind"] == "DaemonSet"]
+    pod = daemonset["spec"]["template"]["spec"]
+    assert pod["imagePullSecrets"] == private["imagePullSecrets"]
 
 
 def test_a_node_label_picks_the_sharing_strategy_per_node(helm: Helm) -> None:

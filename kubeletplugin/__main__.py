@@ -243,6 +243,8 @@ def open_preparer(
             image=config.mps.image,
             driver=config.driver_name,
             driver_root=config.driver_files.root if config.node.real_gpus else None,
+            pull_policy=config.mps.pull_policy,
+            pull_secrets=config.mps.pull_secrets,
         )
     preparer = preparing.Preparer(
         backend,

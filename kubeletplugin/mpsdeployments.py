@@ -59,6 +59,8 @@ class DeploymentRunner:
         image: str,
         driver: str,
         driver_root: str | None = None,
+        pull_policy: str = "IfNotPresent",
+        pull_secrets: Sequence[str] = (),
     ) -> None:
         if not image:
             raise ValueError("MPS daemon pods need an image (--mps-image)")
@@ -69,6 +71,9 @@ class DeploymentRunner:
         self.driver = driver
         self.driver_root = driver_root
         """Host path of the NVIDIA driver (real GPUs); None: the control command is in the image."""
+        self.pull_policy = pull_policy
+        self.pull_secrets = tuple(pull_secrets)
+        """Secrets (in `namespace`) for pulling `image` from a private registry."""
 
     def name(self, daemon_id: str) -> str:
         digest = hashlib.sha256(f"{self.node_name}/{daemon_id}".encode()).hexdigest()[:10]
@@ -164,6 +169,7 @@ class DeploymentRunner:
                             {
                                 "name": "mps-control-daemon",
                                 "image": self.image,
+                                "imagePullPolicy": self.pull_policy,
                                 "command": command,
                                 "env": [{"name": k, "value": v} for k, v in sorted(env.items())],
                                 "securityContext": {"privileged": True},
@@ -171,10 +177,16 @@ class DeploymentRunner:
                             }
                         ],
                         "volumes": volumes,
+                        **self._pull_secrets(),
                     },
                 },
             },
         }
+
+    def _pull_secrets(self) -> dict[str, Any]:
+        if not self.pull_secrets:
+            return {}
+        return {"imagePullSecrets": [{"name": name} for name in self.pull_secrets]}
 
     def _path(self) -> str:
         return f"/apis/apps/v1/namespaces/{self.namespace}/deployments"

@@ -79,6 +79,9 @@ class Mps:
     """Image of the MPS daemon pods (`MpsRunner.KUBERNETES` only)."""
     namespace: str
     """Of the MPS daemon Deployments."""
+    pull_policy: str = "IfNotPresent"
+    pull_secrets: tuple[str, ...] = ()
+    """Secrets in `namespace` for pulling `image` (the chart passes its ``imagePullSecrets``)."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -167,7 +170,13 @@ def parse(
             compat_shares=args.compat_shares,
             resync_interval=args.resync_interval,
         ),
-        mps=Mps(runner=MpsRunner(args.mps_runner), image=args.mps_image, namespace=args.namespace),
+        mps=Mps(
+            runner=MpsRunner(args.mps_runner),
+            image=args.mps_image,
+            namespace=args.namespace,
+            pull_policy=args.mps_image_pull_policy,
+            pull_secrets=tuple(args.mps_image_pull_secret),
+        ),
         driver_files=DriverFiles(
             root=driver_root,
             root_ctr_path=args.driver_root_ctr_path,
@@ -255,6 +264,20 @@ def _parser(env: Mapping[str, str]) -> argparse.ArgumentParser:
         help="where MPS daemons run: in the plugin's container, or one pinned Deployment each",
     )
     add("--mps-image", default="", help="image of the MPS daemon pods (--mps-runner kubernetes)")
+    add(
+        "--mps-image-pull-policy",
+        choices=["Always", "IfNotPresent", "Never"],
+        default="IfNotPresent",
+        help="of the MPS daemon pods",
+    )
+    add(
+        "--mps-image-pull-secret",
+        type=flags.subdomain,
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="a Secret of --namespace for pulling --mps-image (repeat for several)",
+    )
     add(
         "--namespace",
         type=flags.label,

@@ -3,8 +3,8 @@
 Covers: one replica, recreated rather than surged, pinned to the node, tolerating every taint;
 the daemon's directory mounted at the same path and its ``shm`` as the pod's ``/dev/shm`` (its
 clients' ``/dev/shm``); with real GPUs the driver root mounted read-only and the control command
-run with the driver's libraries and tools; names stable per node and daemon and valid; an empty
-image refused with the flag's name.
+run with the driver's libraries and tools; the image pulled with the given secrets and policy;
+names stable per node and daemon and valid; an empty image refused with the flag's name.
 """
 
 from __future__ import annotations
@@ -77,6 +77,17 @@ def test_a_real_gpu_daemon_runs_the_drivers_control_command() -> None:
         "name": "driver-root",
         "hostPath": {"path": "/run/nvidia/driver", "type": "Directory"},
     } in pod["volumes"]
+
+
+def test_the_image_is_pulled_as_the_plugins_is() -> None:
+    """A private registry: the daemon pod gets the chart's pull secrets and pull policy."""
+    plain = _pod(_runner().deployment("gpu-0", ("c",), ENV))
+    assert "imagePullSecrets" not in plain
+    assert plain["containers"][0]["imagePullPolicy"] == "IfNotPresent"
+    private = _runner(pull_policy="Always", pull_secrets=("regcred", "mirror-creds"))
+    pod = _pod(private.deployment("gpu-0", ("c",), ENV))
+    assert pod["imagePullSecrets"] == [{"name": "regcred"}, {"name": "mirror-creds"}]
+    assert pod["containers"][0]["imagePullPolicy"] == "Always"
 
 
 def test_names_are_stable_per_node_and_daemon_and_valid() -> None:

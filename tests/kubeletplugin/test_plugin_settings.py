@@ -41,8 +41,13 @@ def test_defaults_come_from_the_pod_environment() -> None:
         compat_shares=0,
         resync_interval=60,
     )
+    assert parsed.node.checkpoint_layout is store.Layout.DIRECTORY
     assert parsed.mps == settings.Mps(
-        runner=settings.MpsRunner.LOCAL, image="", namespace="gpu-system"
+        runner=settings.MpsRunner.LOCAL,
+        image="",
+        namespace="gpu-system",
+        pull_policy="IfNotPresent",
+        pull_secrets=(),
     )
     assert parsed.driver_files == settings.DriverFiles(
         root="/",
@@ -86,11 +91,14 @@ def test_every_flag_parsed() -> None:
             "--gpus=fake:2xA100-40GB,1xL4",
             "--registry-dir=/r",
             "--cdi-dir=/c",
-            "--checkpoint-layout=v2",
+            "--checkpoint-layout=v1",
             "--mode=compat",
             "--resync-interval=2.5",
             "--mps-runner=kubernetes",
             "--mps-image=mps:1",
+            "--mps-image-pull-policy=Always",
+            "--mps-image-pull-secret=regcred",
+            "--mps-image-pull-secret=mirror.example-creds",
             "--namespace=ns",
             "--preload-library=/lib/libgpuquota.so",
             "--driver-root=/run/nvidia/driver",
@@ -121,7 +129,7 @@ def test_every_flag_parsed() -> None:
         pathlib.Path("/r"),
         pathlib.Path("/c"),
     )
-    assert parsed.node.checkpoint_layout is store.Layout.DIRECTORY
+    assert parsed.node.checkpoint_layout is store.Layout.FILE
     assert parsed.publishing == settings.Publishing(
         mode=slice_settings.Mode.COMPAT,
         dynamic_mig=False,
@@ -130,7 +138,11 @@ def test_every_flag_parsed() -> None:
         resync_interval=2.5,
     )
     assert parsed.mps == settings.Mps(
-        runner=settings.MpsRunner.KUBERNETES, image="mps:1", namespace="ns"
+        runner=settings.MpsRunner.KUBERNETES,
+        image="mps:1",
+        namespace="ns",
+        pull_policy="Always",
+        pull_secrets=("regcred", "mirror.example-creds"),
     )
     assert parsed.driver_files == settings.DriverFiles(
         root="/run/nvidia/driver",
@@ -177,6 +189,12 @@ def test_settings_are_frozen() -> None:
         pytest.param(["--mps-runner=docker"], "--mps-runner", id="mps-runner"),
         pytest.param(["--mps-runner=kubernetes"], "--mps-image", id="mps-image-missing"),
         pytest.param(["--namespace=Gpu_System"], "--namespace", id="namespace"),
+        pytest.param(
+            ["--mps-image-pull-policy=Sometimes"], "--mps-image-pull-policy", id="pull-policy"
+        ),
+        pytest.param(
+            ["--mps-image-pull-secret=Reg_Cred"], "--mps-image-pull-secret", id="pull-secret"
+        ),
         pytest.param(["--preload-library=lib.so"], "--preload-library", id="preload-relative"),
         pytest.param(["--driver-root=driver"], "--driver-root", id="driver-root-relative"),
         pytest.param(["--dev-root=dev"], "--dev-root", id="dev-root-relative"),

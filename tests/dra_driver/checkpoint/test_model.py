@@ -124,21 +124,27 @@ def _indexes(
     return holders, dict(checkpoint.dynamic_migs)
 
 
-@given(
-    strategies.checkpoints(),
-    st.lists(st.one_of(strategies.claims(), st.integers(min_value=0, max_value=20)), max_size=12),
+CHANGES = st.lists(
+    st.one_of(strategies.claims(), st.integers(min_value=0, max_value=20)), max_size=12
 )
+"""Changes to a checkpoint: a claim added or replaced (a claim), or one removed (an index into
+the claims held)."""
+
+
+def _apply(checkpoint: model.Checkpoint, change: model.PreparedClaim | int) -> model.Checkpoint:
+    if isinstance(change, int):
+        held = sorted(checkpoint.claims)
+        gone = held[change % len(held)] if held else model.ClaimUID("none")
+        return checkpoint.without_claim(gone)
+    return checkpoint.with_claim(change)
+
+
+@given(strategies.checkpoints(), CHANGES)
 def test_indexes_follow_every_change_as_if_built_anew(
     checkpoint: model.Checkpoint, changes: list[model.PreparedClaim | int]
 ) -> None:
-    """A claim added or replaced (a claim), or one removed (an index into the claims held)."""
     for change in changes:
-        if isinstance(change, int):
-            held = sorted(checkpoint.claims)
-            gone = held[change % len(held)] if held else model.ClaimUID("none")
-            checkpoint = checkpoint.without_claim(gone)
-        else:
-            checkpoint = checkpoint.with_claim(change)
+        checkpoint = _apply(checkpoint, change)
         fresh = model.Checkpoint(boot_id=checkpoint.boot_id, claims=checkpoint.claims)
         assert checkpoint == fresh
         assert _indexes(checkpoint) == _indexes(fresh)
@@ -178,10 +184,7 @@ def test_the_indexes_name_holders_and_created_mig_devices() -> None:
     assert both.without_claim(model.ClaimUID("a")).without_claim(model.ClaimUID("b")).holders == {}
 
 
-@given(
-    strategies.checkpoints(),
-    st.lists(st.one_of(strategies.claims(), st.integers(min_value=0, max_value=20)), max_size=12),
-)
+@given(strategies.checkpoints(), CHANGES)
 def test_changed_since_names_every_claim_that_differs(
     base: model.Checkpoint, changes: list[model.PreparedClaim | int]
 ) -> None:
@@ -190,12 +193,7 @@ def test_changed_since_names_every_claim_that_differs(
     base = base.without_history()  # as a writer keeps what it saved
     checkpoint = base
     for change in changes:
-        if isinstance(change, int):
-            held = sorted(checkpoint.claims)
-            gone = held[change % len(held)] if held else model.ClaimUID("none")
-            checkpoint = checkpoint.without_claim(gone)
-        else:
-            checkpoint = checkpoint.with_claim(change)
+        checkpoint = _apply(checkpoint, change)
     changed = checkpoint.changed_since(base)
     if changed is None:
         assert len(changes) > model.HISTORY  # only a way longer than the history is forgotten
