@@ -35,6 +35,7 @@ Cluster-scoped objects a test applies (ClusterRoles, bindings, the policy) are d
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import functools
 import json
 import os
@@ -46,10 +47,13 @@ from typing import Any
 
 import pytest
 import yaml
+from kubernetes import client
 
+from controller import rest
 from dra_driver.backends.fake import catalog, specs
 from e2e.conftest import Scenario, local
 from e2e.harness import kube, objects
+from kubeletplugin import mpsdeployments
 
 # A cold build of helm (modules and compile) takes minutes; the tests themselves take seconds.
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
@@ -340,6 +344,27 @@ def test_mps_daemon_settings_render(
     rendered, rules = _mps_setup(docs)
     assert rendered == flags
     assert bool(rules) is role
+
+
+@pytest.mark.parametrize(
+    ("mps", "policy"),
+    [
+        pytest.param({}, True, id="default"),
+        pytest.param({"nodePolicy": False}, False, id="off"),
+        pytest.param({"runner": "local"}, False, id="local"),
+    ],
+)
+def test_the_mps_daemon_policy_renders_with_the_kubernetes_runner(
+    helm: Helm, mps: dict[str, Any], policy: bool
+) -> None:
+    docs = helm.template(_merged(FAKE_VALUES, {"mpsDaemons": mps}), namespace="gpu")
+    names = {
+        doc["metadata"]["name"]
+        for doc in docs
+        if doc["kind"] in ("ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding")
+    }
+    assert ("gpu-dra-driver-mps-daemons" in names) is policy
+    assert "gpu-dra-driver-resourceslices" in names
 
 
 def test_mps_daemon_pods_pull_as_the_plugin_does(helm: Helm) -> None:
@@ -737,7 +762,22 @@ def _outcome(call: Callable[[], object]) -> str:
     return "ok"
 
 
-def test_a_plugin_identity_writes_only_its_own_nodes_slices(scenario: Scenario, helm: Helm) -> None:
+@dataclasses.dataclass(frozen=True)
+class PluginIdentity:
+    """The chart's RBAC and policies applied, and the plugin's credentials on node A."""
+
+    admin: kube.Kube
+    plugin: kube.Kube
+    """With a token bound to the plugin pod on `node_a`, as its projected token is."""
+    unbound: kube.Kube
+    """With a token of the plugin's ServiceAccount bound to no pod."""
+    namespace: str
+    node_a: str
+    node_b: str
+
+
+@pytest.fixture
+def identity(scenario: Scenario, helm: Helm) -> Iterator[PluginIdentity]:
     admin = scenario.client
     ns = scenario.namespace
     node_a, node_b = f"{ns}-node-a", f"{ns}-node-b"
@@ -761,10 +801,9 @@ def test_a_plugin_identity_writes_only_its_own_nodes_slices(scenario: Scenario, 
                 },
             },
         )
+        ca_file = str(local(scenario.plane).ca_file)
         plugin = kube.Kube(
-            server=admin.server,
-            token=_token(admin, ns, account, pod),
-            ca_file=str(local(scenario.plane).ca_file),
+            server=admin.server, token=_token(admin, ns, account, pod), ca_file=ca_file
         )
         review = plugin.create(
             "/apis/authentication.k8s.io/v1/selfsubjectreviews",
@@ -774,49 +813,121 @@ def test_a_plugin_identity_writes_only_its_own_nodes_slices(scenario: Scenario, 
         assert user["username"] == f"system:serviceaccount:{ns}:{account}"
         assert user["extra"]["authentication.kubernetes.io/node-name"] == [node_a], user
         assert user["extra"]["authentication.kubernetes.io/pod-name"] == ["plugin-a"], user
-
-        # Own node: allowed, once the authorizer has seen the binding.
-        own = functools.partial(plugin.create, SLICES, _slice(node_a))
-        kube.wait_for(lambda: _outcome(own) == "ok", what="RBAC lets the plugin create slices")
-
-        # Another node: refused by the policy (its binding may take a moment to be enforced; a
-        # slice that got through meanwhile is removed and the write tried again).
-        def refused_for_b() -> str | None:
-            outcome = _outcome(functools.partial(plugin.create, SLICES, _slice(node_b)))
-            if outcome == "ok":
-                admin.delete(f"{SLICES}/{_slice(node_b)['metadata']['name']}")
-                return None
-            return outcome
-
-        message = kube.wait_for(refused_for_b, what="the policy refuses node B's slice")
-        assert (
-            f"the kubelet plugin on node {node_a} may only write ResourceSlices of that node, "
-            f"not slices of node {node_b}"
-        ) in message, message
-
-        # Deletes are judged by the slice deleted.
-        admin.create(SLICES, _slice(node_b, "-admin"))
-        b_slice = f"{SLICES}/{_slice(node_b, '-admin')['metadata']['name']}"
-        assert f"not slices of node {node_b}" in _outcome(functools.partial(plugin.delete, b_slice))
-        assert admin.exists(b_slice)
-        a_slice = f"{SLICES}/{_slice(node_a)['metadata']['name']}"
-        assert _outcome(functools.partial(plugin.delete, a_slice)) == "ok"
-
-        # A token bound to no pod names no node: the policy refuses every write.
         unbound = kube.Kube(
-            server=admin.server,
-            token=_token(admin, ns, account, None),
-            ca_file=str(local(scenario.plane).ca_file),
+            server=admin.server, token=_token(admin, ns, account, None), ca_file=ca_file
         )
-        message = _outcome(functools.partial(unbound.create, SLICES, _slice(node_a)))
-        assert "the kubelet plugin's credentials name no node" in message, message
+        yield PluginIdentity(admin, plugin, unbound, ns, node_a, node_b)
 
-        # RBAC: the plugin never touches DeviceClasses.
-        message = _outcome(
-            functools.partial(plugin.delete, "/apis/resource.k8s.io/v1/deviceclasses/gpu.dra.dev")
-        )
-        assert 'cannot delete resource "deviceclasses"' in message, message
-        assert admin.exists("/apis/resource.k8s.io/v1/deviceclasses/gpu.dra.dev")
+
+def _refused_once_enforced(
+    write: Callable[[], object], undo: Callable[[], object], what: str
+) -> str:
+    """The refusal of `write` by a policy, whose binding may take a moment to be enforced: a
+    write that got through meanwhile is undone and tried again."""
+
+    def refused() -> str | None:
+        outcome = _outcome(write)
+        if outcome == "ok":
+            undo()
+            return None
+        return outcome
+
+    message: str = kube.wait_for(refused, what=what)
+    return message
+
+
+def test_a_plugin_identity_writes_only_its_own_nodes_slices(identity: PluginIdentity) -> None:
+    admin, plugin = identity.admin, identity.plugin
+    node_a, node_b = identity.node_a, identity.node_b
+    # Own node: allowed, once the authorizer has seen the binding.
+    own = functools.partial(plugin.create, SLICES, _slice(node_a))
+    kube.wait_for(lambda: _outcome(own) == "ok", what="RBAC lets the plugin create slices")
+
+    # Another node: refused by the policy.
+    message = _refused_once_enforced(
+        functools.partial(plugin.create, SLICES, _slice(node_b)),
+        functools.partial(admin.delete, f"{SLICES}/{_slice(node_b)['metadata']['name']}"),
+        what="the policy refuses node B's slice",
+    )
+    assert (
+        f"the kubelet plugin on node {node_a} may only write ResourceSlices of that node, "
+        f"not slices of node {node_b}"
+    ) in message, message
+
+    # Deletes are judged by the slice deleted.
+    admin.create(SLICES, _slice(node_b, "-admin"))
+    b_slice = f"{SLICES}/{_slice(node_b, '-admin')['metadata']['name']}"
+    assert f"not slices of node {node_b}" in _outcome(functools.partial(plugin.delete, b_slice))
+    assert admin.exists(b_slice)
+    a_slice = f"{SLICES}/{_slice(node_a)['metadata']['name']}"
+    assert _outcome(functools.partial(plugin.delete, a_slice)) == "ok"
+
+    # A token bound to no pod names no node: the policy refuses every write.
+    message = _outcome(functools.partial(identity.unbound.create, SLICES, _slice(node_a)))
+    assert "the kubelet plugin's credentials name no node" in message, message
+
+    # RBAC: the plugin never touches DeviceClasses.
+    message = _outcome(
+        functools.partial(plugin.delete, "/apis/resource.k8s.io/v1/deviceclasses/gpu.dra.dev")
+    )
+    assert 'cannot delete resource "deviceclasses"' in message, message
+    assert admin.exists("/apis/resource.k8s.io/v1/deviceclasses/gpu.dra.dev")
+
+
+def _daemon(identity: PluginIdentity, node: str, daemon: str = "gpu-0") -> Obj:
+    """The Deployment the plugin on `node` makes for an MPS daemon (its own code builds it)."""
+    runner = mpsdeployments.DeploymentRunner(
+        rest.Rest(client.ApiClient()),
+        namespace=identity.namespace,
+        node_name=node,
+        image="registry.example/gpu-dra-driver:test",
+        driver=objects.DRIVER,
+    )
+    env = {"CUDA_MPS_PIPE_DIRECTORY": f"/var/lib/kubelet/plugins/gpu.dra.dev/mps/{daemon}/pipe"}
+    return runner.deployment(daemon, ("nvidia-cuda-mps-control",), env)
+
+
+def test_a_plugin_identity_writes_only_its_own_nodes_mps_daemons(identity: PluginIdentity) -> None:
+    admin, plugin = identity.admin, identity.plugin
+    node_a, node_b = identity.node_a, identity.node_b
+    deployments = f"/apis/apps/v1/namespaces/{identity.namespace}/deployments"
+
+    def path(body: Obj) -> str:
+        return f"{deployments}/{body['metadata']['name']}"
+
+    # Own node: allowed, once the authorizer has seen the binding.
+    own = _daemon(identity, node_a)
+    create_own = functools.partial(plugin.create, deployments, own)
+    kube.wait_for(lambda: _outcome(create_own) == "ok", what="RBAC lets the plugin create one")
+
+    # Another node's daemon, and a Deployment that is no daemon: refused by the policy.
+    theirs = _daemon(identity, node_b)
+    message = _refused_once_enforced(
+        functools.partial(plugin.create, deployments, theirs),
+        functools.partial(admin.delete, path(theirs)),
+        what="the policy refuses node B's daemon",
+    )
+    assert (
+        f"the kubelet plugin on node {node_a} may only write MPS daemon Deployments of that "
+        f"node, not one of node {node_b}"
+    ) in message, message
+    other = _daemon(identity, node_a, daemon="gpu-1")
+    other["metadata"]["name"] = "not-a-daemon"
+    other["metadata"]["labels"] = {"app.kubernetes.io/name": "something-else"}
+    message = _outcome(functools.partial(plugin.create, deployments, other))
+    assert "may only write MPS daemon Deployments (label gpu.dra.dev/mps-daemon)" in message
+    assert "not Deployment not-a-daemon" in message, message
+
+    # Deletes are judged by the Deployment deleted.
+    admin.create(deployments, theirs)
+    message = _outcome(functools.partial(plugin.delete, path(theirs)))
+    assert f"not one of node {node_b}" in message, message
+    assert admin.exists(path(theirs))
+    assert _outcome(functools.partial(plugin.delete, path(own))) == "ok"
+
+    # A token bound to no pod names no node.
+    message = _outcome(functools.partial(identity.unbound.create, deployments, own))
+    assert "the kubelet plugin's credentials name no node" in message, message
 
 
 def _allowed(client: kube.Kube, user: str, namespace: str, attributes: Obj) -> bool:
