@@ -145,6 +145,8 @@ class DraService:
             refused = podclaims.mixed_daemons(objects, prepared, get_pod=self._get_pod)
         except claims.ClaimError as exc:  # the pods could not be read: retry the whole batch
             refused = {uid: str(exc) for uid in prepared}
+        if not refused:  # the usual case: no lock to take
+            return {}
         undo = [c.ref for c in batch if c.ref.uid in refused and outcomes[c.ref.uid].new]
         for uid, error in self._preparer.unprepare(undo).items():
             if error:
