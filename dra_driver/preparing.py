@@ -91,6 +91,9 @@ class NodeConfig:
     checkpoint_layout: store.Layout = store.Layout.DIRECTORY
     """How the checkpoint is written (it is read in either layout)."""
 
+    mps_ready_timeout: float = mps.READY_TIMEOUT
+    """Seconds a new MPS daemon has to answer."""
+
     preload_library: str | None = None
     """Host path of ``libgpuquota.so``: injected (with a read-only ``/etc/ld.so.preload``) into
     every container of a claim with shares; None: the quota config is written but not enforced."""
@@ -163,6 +166,7 @@ class Preparer:
             config.plugin_dir / "mps",
             control=config.mps_command,
             runner=mps_runner or mps.LocalRunner(),
+            ready_timeout=config.mps_ready_timeout,
             tmpfs_shm=config.real_gpus,
         )
         self.isolator = isolating.Isolator(

@@ -304,6 +304,7 @@ def test_mps_daemons_run_in_pods_of_their_own_by_default(helm: Helm) -> None:
     flags, rules = _mps_setup(docs)
     assert flags == [
         "--mps-runner=kubernetes",
+        "--mps-ready-timeout=30",
         "--mps-image=registry.example/gpu-dra-driver:test",
         "--mps-image-pull-policy=IfNotPresent",
     ]
@@ -325,16 +326,19 @@ def test_mps_daemons_run_in_pods_of_their_own_by_default(helm: Helm) -> None:
     ("mps", "flags", "role"),
     [
         pytest.param(
-            {"image": "registry.example/mps:1"},
+            {"image": "registry.example/mps:1", "readyTimeout": 75},
             [
                 "--mps-runner=kubernetes",
+                "--mps-ready-timeout=75",
                 "--mps-image=registry.example/mps:1",
                 "--mps-image-pull-policy=IfNotPresent",
             ],
             True,
             id="own-image",
         ),
-        pytest.param({"runner": "local"}, ["--mps-runner=local"], False, id="local"),
+        pytest.param(
+            {"runner": "local"}, ["--mps-runner=local", "--mps-ready-timeout=30"], False, id="local"
+        ),
     ],
 )
 def test_mps_daemon_settings_render(
@@ -375,7 +379,7 @@ def test_mps_daemon_pods_pull_as_the_plugin_does(helm: Helm) -> None:
     }
     docs = helm.template(_merged(FAKE_VALUES, private), namespace="gpu")
     flags, _ = _mps_setup(docs)
-    assert flags[2:] == [
+    assert flags[3:] == [
         "--mps-image-pull-policy=Always",
         "--mps-image-pull-secret=regcred",
         "--mps-image-pull-secret=mirror-creds",

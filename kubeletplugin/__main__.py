@@ -233,6 +233,7 @@ def open_preparer(
         real_gpus=config.node.real_gpus,
         preload_library=config.driver_files.preload_library,
         checkpoint_layout=config.node.checkpoint_layout,
+        mps_ready_timeout=config.mps.ready_timeout,
     )
     runner = None
     if config.mps.runner is settings.MpsRunner.KUBERNETES:

@@ -22,6 +22,7 @@ from dra_driver.backends import errors as backend_errors
 from dra_driver.backends.fake import specs
 from dra_driver.checkpoint import store
 from dra_driver.driverroot import discovery, hooks
+from dra_driver.isolation import mps
 from dra_driver.slices import settings as slice_settings
 from kubeletplugin import healthwatching
 
@@ -81,6 +82,8 @@ class Mps:
     """Of the MPS daemon Deployments."""
     pull_policy: str = "IfNotPresent"
     pull_secrets: tuple[str, ...] = ()
+    ready_timeout: float = mps.READY_TIMEOUT
+    """Seconds a new daemon has to answer (its pod to start, with the `KUBERNETES` runner)."""
     """Secrets in `namespace` for pulling `image` (the chart passes its ``imagePullSecrets``)."""
 
 
@@ -176,6 +179,7 @@ def parse(
             namespace=args.namespace,
             pull_policy=args.mps_image_pull_policy,
             pull_secrets=tuple(args.mps_image_pull_secret),
+            ready_timeout=args.mps_ready_timeout,
         ),
         driver_files=DriverFiles(
             root=driver_root,
@@ -264,6 +268,12 @@ def _parser(env: Mapping[str, str]) -> argparse.ArgumentParser:
         help="where MPS daemons run: in the plugin's container, or one pinned Deployment each",
     )
     add("--mps-image", default="", help="image of the MPS daemon pods (--mps-runner kubernetes)")
+    add(
+        "--mps-ready-timeout",
+        type=flags.seconds,
+        default=mps.READY_TIMEOUT,
+        help="seconds a new MPS daemon has to answer (its pod to start)",
+    )
     add(
         "--mps-image-pull-policy",
         choices=["Always", "IfNotPresent", "Never"],

@@ -187,6 +187,12 @@ def _end_all(sessions: dict[str, _Session]) -> None:
     sessions.clear()
 
 
+READY_TIMEOUT = 30.0
+"""Seconds a new daemon has to answer on its pipe. A daemon in a pod of its own is scheduled,
+created by its Deployment's ReplicaSet and started by the kubelet first: seconds on a busy node,
+more if its image must be pulled. The kubelet gives a prepare 45 s in all."""
+
+
 class Daemons:
     def __init__(
         self,
@@ -194,7 +200,7 @@ class Daemons:
         *,
         control: Sequence[str],
         runner: Runner,
-        ready_timeout: float = 10.0,
+        ready_timeout: float = READY_TIMEOUT,
         tmpfs_shm: bool = False,
     ) -> None:
         self.root = root
@@ -351,7 +357,7 @@ class Daemons:
             if self.running(daemon_id):
                 return
             time.sleep(0.05)
-        raise MpsError(f"no answer on its pipe within {self.ready_timeout:.0f}s")
+        raise MpsError(f"no answer on its pipe within {self.ready_timeout:g} s")
 
     def _env(self, daemon_id: str, devices: Sequence[str]) -> dict[str, str]:
         base = self.root / daemon_id

@@ -19,6 +19,7 @@ import pathlib
 import shutil
 import sys
 import tempfile
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import pytest
@@ -500,6 +501,44 @@ def test_a_daemon_that_fails_to_start_fails_the_claim_and_leaves_nothing(
     assert node.prepared() == []
     assert gpus.status(gpus.gpus()[2].uuid).compute_mode is hardware.ComputeMode.DEFAULT
     assert writing.claim_uids_with_specs(tmp_path / "cdi") == set()
+
+
+class _PodNeverStarts:
+    """A runner whose daemons never come up (a daemon pod stuck pulling its image)."""
+
+    def __init__(self) -> None:
+        self.stopped: list[str] = []
+
+    def start(self, daemon_id: str, control: Sequence[str], env: Mapping[str, str]) -> None:
+        pass
+
+    def stop(self, daemon_id: str) -> None:
+        self.stopped.append(daemon_id)
+
+    def kept(self) -> set[str]:
+        return set()
+
+
+def test_a_daemon_that_never_answers_fails_the_claim_after_the_ready_timeout(
+    gpus: fake.FakeBackend, tmp_path: pathlib.Path
+) -> None:
+    config = preparing.NodeConfig(
+        node_name=NODE,
+        driver_name=DRIVER,
+        plugin_dir=tmp_path / "plugin",
+        cdi_dir=tmp_path / "cdi",
+        publish=settings.PublishSettings(),
+        real_gpus=False,
+        mps_ready_timeout=0.3,
+    )
+    runner = _PodNeverStarts()
+    node = preparing.Preparer(gpus, config, boot_id="boot-1", mps_runner=runner)
+    share = {"device": "gpu-2-shared", "shareID": "s1", "consumedCapacity": {"memory": "1Gi"}}
+    error = node.prepare([claim("u1", share)])["u1"].error
+    assert "MPS daemon gpu-2 did not start: no answer on its pipe within 0.3 s" in error
+    assert runner.stopped == ["gpu-2"]
+    assert not (tmp_path / "plugin" / "mps" / "gpu-2").exists()
+    assert node.prepared() == []
 
 
 def test_shares_inject_the_preload_library_when_configured(

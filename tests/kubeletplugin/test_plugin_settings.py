@@ -48,6 +48,7 @@ def test_defaults_come_from_the_pod_environment() -> None:
         namespace="gpu-system",
         pull_policy="IfNotPresent",
         pull_secrets=(),
+        ready_timeout=30,
     )
     assert parsed.driver_files == settings.DriverFiles(
         root="/",
@@ -97,6 +98,7 @@ def test_every_flag_parsed() -> None:
             "--mps-runner=kubernetes",
             "--mps-image=mps:1",
             "--mps-image-pull-policy=Always",
+            "--mps-ready-timeout=90",
             "--mps-image-pull-secret=regcred",
             "--mps-image-pull-secret=mirror.example-creds",
             "--namespace=ns",
@@ -143,6 +145,7 @@ def test_every_flag_parsed() -> None:
         namespace="ns",
         pull_policy="Always",
         pull_secrets=("regcred", "mirror.example-creds"),
+        ready_timeout=90,
     )
     assert parsed.driver_files == settings.DriverFiles(
         root="/run/nvidia/driver",
@@ -192,6 +195,7 @@ def test_settings_are_frozen() -> None:
         pytest.param(
             ["--mps-image-pull-policy=Sometimes"], "--mps-image-pull-policy", id="pull-policy"
         ),
+        pytest.param(["--mps-ready-timeout=0"], "--mps-ready-timeout", id="mps-ready-timeout"),
         pytest.param(
             ["--mps-image-pull-secret=Reg_Cred"], "--mps-image-pull-secret", id="pull-secret"
         ),
