@@ -17,15 +17,10 @@ import os
 import sys
 from typing import TextIO
 
-import yaml
-from kubernetes import client, config
-
 from cli import drawing, encoding, mapping, occupancy, reading, usage
-from controller import errors, rest
+from controller import connecting, errors
 
 DEFAULT_DRIVER = "gpu.dra.dev"
-_UNREADABLE = (config.ConfigException, OSError, yaml.YAMLError, TypeError, ValueError, KeyError)
-"""What the kubernetes client raises for a missing, unreadable or malformed configuration."""
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -73,14 +68,14 @@ def main(argv: list[str] | None = None, *, out: TextIO | None = None) -> int:
     args = parse_args(argv)
     out = out or sys.stdout
     try:
-        api = _api_client(args.kubeconfig, args.context)
-    except _UNREADABLE as exc:
+        api = connecting.connect_as_kubectl(args.kubeconfig, context=args.context)
+    except errors.ConfigurationError as exc:
         print(f"gpu-dra: no cluster configuration: {exc}", file=sys.stderr)
         return 2
-    with api:
+    with api.api:
         try:
             snapshot = reading.read(
-                rest.Rest(api), driver=args.driver_name, node=args.node, namespace=args.namespace
+                api, driver=args.driver_name, node=args.node, namespace=args.namespace
             )
         except errors.ApiError as exc:
             print(f"gpu-dra: cannot read the cluster: {exc}", file=sys.stderr)
@@ -104,18 +99,6 @@ def _color(choice: str, out: TextIO) -> bool:
     if choice != "auto":
         return choice == "always"
     return out.isatty() and not os.environ.get("NO_COLOR")
-
-
-def _api_client(kubeconfig: str | None, context: str | None) -> client.ApiClient:
-    if kubeconfig or os.environ.get("KUBECONFIG") or os.path.exists(_default_kubeconfig()):
-        return config.new_client_from_config(config_file=kubeconfig, context=context)
-    configuration = client.Configuration()
-    config.load_incluster_config(client_configuration=configuration)
-    return client.ApiClient(configuration)
-
-
-def _default_kubeconfig() -> str:
-    return os.path.expanduser("~/.kube/config")
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""The one place both processes make their API server client: from a kubeconfig, or in-cluster.
+"""The one place the processes and the operator's command make their API server client.
 
 `connect` reads the configuration only (no request is sent: the processes wait for the server
 themselves, with backoff) and gives the `rest.Rest` every component then shares. Whatever the
@@ -26,6 +26,29 @@ def connect(kubeconfig: str | None) -> rest.Rest:
     Close it with ``rest.api.close()`` (or ``with rest.api:``) when the process stops.
     """
     return rest.Rest(_from_kubeconfig(kubeconfig) if kubeconfig else _in_cluster())
+
+
+def connect_as_kubectl(kubeconfig: str | None, *, context: str | None = None) -> rest.Rest:
+    """A client found as kubectl finds one (the operator's command): `kubeconfig`, else
+    ``$KUBECONFIG`` (a list of files, merged), else ``~/.kube/config``, in `context` or the
+    current one; else the pod's service account."""
+    # Read $KUBECONFIG now: the client reads it once, when it is imported.
+    found = kubeconfig or os.environ.get("KUBECONFIG")
+    if not found and os.path.exists(_kubectl_default()):
+        found = _kubectl_default()
+    if found:
+        try:
+            api: client.ApiClient = config.new_client_from_config(
+                config_file=found, context=context
+            )
+        except _UNREADABLE as exc:
+            raise errors.ConfigurationError(f"kubeconfig {found}: {exc}") from exc
+        return rest.Rest(api)
+    return rest.Rest(_in_cluster())
+
+
+def _kubectl_default() -> str:
+    return os.path.expanduser("~/.kube/config")
 
 
 def _from_kubeconfig(path: str) -> client.ApiClient:
