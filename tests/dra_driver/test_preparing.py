@@ -46,20 +46,27 @@ def gpus(tmp_path: pathlib.Path) -> fake.FakeBackend:
     )
 
 
+def _config(tmp_path: pathlib.Path, **fields: Any) -> preparing.NodeConfig:
+    """The node's config under `tmp_path`, fake GPUs; `fields` as `NodeConfig` takes them."""
+    defaults: dict[str, Any] = {
+        "node_name": NODE,
+        "driver_name": DRIVER,
+        "plugin_dir": tmp_path / "plugin",
+        "cdi_dir": tmp_path / "cdi",
+        "publish": settings.PublishSettings(),
+        "real_gpus": False,
+    }
+    return preparing.NodeConfig(**(defaults | fields))
+
+
 def _preparer(
     gpus: fake.FakeBackend,
     tmp_path: pathlib.Path,
     layout: store.Layout = store.Layout.DIRECTORY,
     **publish: Any,
 ) -> preparing.Preparer:
-    config = preparing.NodeConfig(
-        node_name=NODE,
-        driver_name=DRIVER,
-        plugin_dir=tmp_path / "plugin",
-        cdi_dir=tmp_path / "cdi",
-        publish=settings.PublishSettings(**publish),
-        real_gpus=False,
-        checkpoint_layout=layout,
+    config = _config(
+        tmp_path, publish=settings.PublishSettings(**publish), checkpoint_layout=layout
     )
     return preparing.Preparer(gpus, config, boot_id="boot-1")
 
@@ -522,17 +529,10 @@ class _PodNeverStarts:
 def test_a_daemon_that_never_answers_fails_the_claim_after_the_ready_timeout(
     gpus: fake.FakeBackend, tmp_path: pathlib.Path
 ) -> None:
-    config = preparing.NodeConfig(
-        node_name=NODE,
-        driver_name=DRIVER,
-        plugin_dir=tmp_path / "plugin",
-        cdi_dir=tmp_path / "cdi",
-        publish=settings.PublishSettings(),
-        real_gpus=False,
-        mps_ready_timeout=0.3,
-    )
     runner = _PodNeverStarts()
-    node = preparing.Preparer(gpus, config, boot_id="boot-1", mps_runner=runner)
+    node = preparing.Preparer(
+        gpus, _config(tmp_path, mps_ready_timeout=0.3), boot_id="boot-1", mps_runner=runner
+    )
     share = {"device": "gpu-2-shared", "shareID": "s1", "consumedCapacity": {"memory": "1Gi"}}
     error = node.prepare([claim("u1", share)])["u1"].error
     assert "MPS daemon gpu-2 did not start: no answer on its pipe within 0.3 s" in error
@@ -544,15 +544,11 @@ def test_a_daemon_that_never_answers_fails_the_claim_after_the_ready_timeout(
 def test_shares_inject_the_preload_library_when_configured(
     gpus: fake.FakeBackend, tmp_path: pathlib.Path
 ) -> None:
-    config = preparing.NodeConfig(
-        node_name=NODE,
-        driver_name=DRIVER,
-        plugin_dir=tmp_path / "plugin",
-        cdi_dir=tmp_path / "cdi",
+    config = _config(
+        tmp_path,
         publish=settings.PublishSettings(
             shared=settings.SharedSettings(strategy=settings.SharingStrategy.TIMESLICING)
         ),
-        real_gpus=False,
         preload_library="/usr/lib/gpu-dra/libgpuquota.so",
     )
     node = preparing.Preparer(gpus, config, boot_id="boot-1")
