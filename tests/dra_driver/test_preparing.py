@@ -46,7 +46,7 @@ def gpus(tmp_path: pathlib.Path) -> fake.FakeBackend:
     )
 
 
-def _config(tmp_path: pathlib.Path, **fields: Any) -> preparing.NodeConfig:
+def node_config(tmp_path: pathlib.Path, **fields: Any) -> preparing.NodeConfig:
     """The node's config under `tmp_path`, fake GPUs; `fields` as `NodeConfig` takes them."""
     defaults: dict[str, Any] = {
         "node_name": NODE,
@@ -65,7 +65,7 @@ def _preparer(
     layout: store.Layout = store.Layout.DIRECTORY,
     **publish: Any,
 ) -> preparing.Preparer:
-    config = _config(
+    config = node_config(
         tmp_path, publish=settings.PublishSettings(**publish), checkpoint_layout=layout
     )
     return preparing.Preparer(gpus, config, boot_id="boot-1")
@@ -531,7 +531,7 @@ def test_a_daemon_that_never_answers_fails_the_claim_after_the_ready_timeout(
 ) -> None:
     runner = _PodNeverStarts()
     node = preparing.Preparer(
-        gpus, _config(tmp_path, mps_ready_timeout=0.3), boot_id="boot-1", mps_runner=runner
+        gpus, node_config(tmp_path, mps_ready_timeout=0.3), boot_id="boot-1", mps_runner=runner
     )
     share = {"device": "gpu-2-shared", "shareID": "s1", "consumedCapacity": {"memory": "1Gi"}}
     error = node.prepare([claim("u1", share)])["u1"].error
@@ -544,7 +544,7 @@ def test_a_daemon_that_never_answers_fails_the_claim_after_the_ready_timeout(
 def test_shares_inject_the_preload_library_when_configured(
     gpus: fake.FakeBackend, tmp_path: pathlib.Path
 ) -> None:
-    config = _config(
+    config = node_config(
         tmp_path,
         publish=settings.PublishSettings(
             shared=settings.SharedSettings(strategy=settings.SharingStrategy.TIMESLICING)

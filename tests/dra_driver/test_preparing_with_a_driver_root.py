@@ -20,9 +20,8 @@ from dra_driver import claims, preparing
 from dra_driver.backends.fake import backend as fake
 from dra_driver.cdi import writing
 from dra_driver.driverroot import caching, roots
-from dra_driver.slices import settings
 from tests.dra_driver.driverroot import layouts
-from tests.dra_driver.test_preparing import DRIVER, NODE, claim
+from tests.dra_driver.test_preparing import NODE, claim, node_config
 
 HOST = "/run/nvidia/driver"
 
@@ -48,15 +47,7 @@ def node(gpus: fake.FakeBackend, tmp_path: pathlib.Path) -> preparing.Preparer:
             hook=tmp_path / "hook/nvidia-cdi-hook",
         )
     )
-    config = preparing.NodeConfig(
-        node_name=NODE,
-        driver_name=DRIVER,
-        plugin_dir=tmp_path / "plugin",
-        cdi_dir=tmp_path / "cdi",
-        publish=settings.PublishSettings(),
-        real_gpus=False,
-    )
-    return preparing.Preparer(gpus, config, boot_id="boot-1", driver=driver)
+    return preparing.Preparer(gpus, node_config(tmp_path), boot_id="boot-1", driver=driver)
 
 
 def _spec(tmp_path: pathlib.Path, uid: str) -> dict[str, Any]:

@@ -19,10 +19,8 @@ from dra_driver.backends.fake import backend as fake
 from dra_driver.backends.fake import mpscontrol
 from dra_driver.checkpoint import model, store
 from dra_driver.isolation import mps
-from dra_driver.slices import settings
+from tests.dra_driver.test_preparing import DRIVER, NODE, node_config
 
-NODE = "node-a"
-DRIVER = "gpu.dra.dev"
 SHARE = {"device": "gpu-0-shared", "consumedCapacity": {"memory": "1Gi", "cores": "30"}}
 
 
@@ -33,15 +31,7 @@ def gpus(tmp_path: pathlib.Path) -> fake.FakeBackend:
 
 def _plugin(gpus: fake.FakeBackend, tmp_path: pathlib.Path) -> preparing.Preparer:
     """A plugin process's prepare flow on the node's dirs, reconciled as at its start."""
-    config = preparing.NodeConfig(
-        node_name=NODE,
-        driver_name=DRIVER,
-        plugin_dir=tmp_path / "plugin",
-        cdi_dir=tmp_path / "cdi",
-        publish=settings.PublishSettings(),
-        real_gpus=False,
-    )
-    preparer = preparing.Preparer(gpus, config, boot_id="boot-1")
+    preparer = preparing.Preparer(gpus, node_config(tmp_path), boot_id="boot-1")
     preparer.reconcile()
     return preparer
 
