@@ -27,47 +27,21 @@ module=sigs.k8s.io/dra-example-driver
 binary=dra-example-kubeletplugin
 
 log() { echo "build-example-driver.sh: $*" >&2; }
+source "$(dirname "${BASH_SOURCE[0]}")/lib/cache.sh"
 
-cache_root=${GPU_DRA_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/gpu-dra-driver}
-final="${cache_root}/dra-example-driver-${EXAMPLE_DRIVER_VERSION}"
-built() { [[ -x "${final}/${binary}" ]]; }
-if built; then
-    echo "${final}/${binary}"
-    exit 0
-fi
+build() {
+    local out=$1 source_dir
+    export GOTOOLCHAIN=local CGO_ENABLED=0 GOFLAGS=
+    source_dir=$(go mod download -json "${module}@${EXAMPLE_DRIVER_VERSION}" |
+        sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')
+    if [[ ! -f "${source_dir}/go.mod" ]]; then
+        log "go mod download gave no module directory for ${module}@${EXAMPLE_DRIVER_VERSION}"
+        exit 1
+    fi
+    (cd "$source_dir" && go build -mod=readonly -trimpath -ldflags "-s -w" -o "${out}/${binary}" \
+        "./cmd/${binary}")
+}
 
-# One builder at a time; a second caller waits and then reuses the result.
-mkdir -p "$cache_root"
-exec 9>"${cache_root}/.dra-example-driver-${EXAMPLE_DRIVER_VERSION}.lock"
-if ! flock -n 9; then
-    log "another build of the example driver ${EXAMPLE_DRIVER_VERSION} is running; waiting for it"
-    flock 9
-fi
-if built; then
-    echo "${final}/${binary}"
-    exit 0
-fi
-
-rm -rf "${cache_root}/.dra-example-driver-${EXAMPLE_DRIVER_VERSION}.tmp."*
-tmp=$(mktemp -d "${cache_root}/.dra-example-driver-${EXAMPLE_DRIVER_VERSION}.tmp.XXXXXX")
-trap 'rm -rf "$tmp"' EXIT
-chmod 755 "$tmp"
-
-export GOTOOLCHAIN=local CGO_ENABLED=0 GOFLAGS=
-log "building ${binary} ${EXAMPLE_DRIVER_VERSION} (once; cached at ${final})"
-started=$(date +%s)
-source_dir=$(go mod download -json "${module}@${EXAMPLE_DRIVER_VERSION}" |
-    sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')
-if [[ ! -f "${source_dir}/go.mod" ]]; then
-    log "go mod download gave no module directory for ${module}@${EXAMPLE_DRIVER_VERSION}"
-    exit 1
-fi
-(cd "$source_dir" && go build -mod=readonly -trimpath -ldflags "-s -w" -o "${tmp}/${binary}" \
-    "./cmd/${binary}")
-
-# Publish atomically: an interrupted build leaves only a temp dir, never a half cache.
-rm -rf "$final"
-mv -T "$tmp" "$final"
-trap - EXIT
-log "built in $(($(date +%s) - started))s: ${final}/${binary}"
-echo "${final}/${binary}"
+name="dra-example-driver-${EXAMPLE_DRIVER_VERSION}"
+cached "$name" build "$binary"
+echo "${cache_root}/${name}/${binary}"

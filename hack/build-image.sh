@@ -44,45 +44,18 @@ BASE_RECIPE=1
 IMAGE_RECIPE=1
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-cache_root=${GPU_DRA_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/gpu-dra-driver}
 python=${PYTHON:-}
 if [[ -z "$python" ]]; then
     if [[ -x "$repo/.venv/bin/python" ]]; then python="$repo/.venv/bin/python"; else python=python3; fi
 fi
 
 log() { echo "build-image.sh: $*" >&2; }
+source "$repo/hack/lib/cache.sh" # cached NAME FUNCTION: one builder per entry, renamed into place
 die() { log "$*"; exit 1; }
 hash_of() { sha256sum | cut -c1-12; }
 
 [[ $(id -u) == 0 ]] || die "needs root (debootstrap and chroot)"
 [[ $(uname -m) == x86_64 ]] || die "builds the amd64 image only (this machine is $(uname -m))"
-
-# --- cache helpers: one builder per entry, a temp dir renamed into place ------------------------
-
-# cached NAME FUNCTION: run FUNCTION TMPDIR unless $cache_root/NAME exists; then it does.
-cached() {
-    local name=$1 fn=$2 final="$cache_root/$1"
-    [[ -e "$final/.done" ]] && return 0
-    mkdir -p "$cache_root"
-    exec {lock}>"$cache_root/.$name.lock"
-    if ! flock -n "$lock"; then
-        log "another build of $name is running; waiting for it"
-        flock "$lock"
-    fi
-    if [[ ! -e "$final/.done" ]]; then
-        rm -rf "$cache_root/.$name.tmp."*
-        local tmp
-        tmp=$(mktemp -d "$cache_root/.$name.tmp.XXXXXX")
-        chmod 755 "$tmp"
-        local started=$SECONDS
-        "$fn" "$tmp"
-        touch "$tmp/.done"
-        rm -rf "$final"
-        mv -T "$tmp" "$final"
-        log "$name: built in $((SECONDS - started)) s"
-    fi
-    exec {lock}>&-
-}
 
 # The chroot's commands run with a clean environment (no host pip or proxy settings).
 in_root() {
@@ -278,7 +251,8 @@ wheels_name="image-wheels-$(requirements | hash_of)"
 image_key=$(
     {
         echo "$base_name $hook_name $wheels_name $IMAGE_RECIPE $PRELOAD_MAX_GLIBC"
-        sha256sum "$repo/hack/build-image.sh" "$repo/hack/oci_image.py" "$repo/deploy/Dockerfile" |
+        sha256sum "$repo/hack/build-image.sh" "$repo/hack/lib/cache.sh" "$repo/hack/oci_image.py" \
+            "$repo/deploy/Dockerfile" |
             cut -d' ' -f1
         sources
     } | hash_of

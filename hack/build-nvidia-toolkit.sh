@@ -19,48 +19,23 @@ NVIDIA_TOOLKIT_VERSION=${NVIDIA_TOOLKIT_VERSION:-v1.20.2}
 module=github.com/NVIDIA/nvidia-container-toolkit
 
 log() { echo "build-nvidia-toolkit.sh: $*" >&2; }
+source "$(dirname "${BASH_SOURCE[0]}")/lib/cache.sh"
 
-cache_root=${GPU_DRA_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/gpu-dra-driver}
-final="${cache_root}/nvidia-toolkit-${NVIDIA_TOOLKIT_VERSION}"
-built() { [[ -x "${final}/bin/nvidia-ctk" && -x "${final}/bin/nvidia-cdi-hook" ]]; }
-if built; then
-    echo "${final}/bin"
-    exit 0
-fi
+build() {
+    mkdir "$1/bin"
+    # `go install pkg@version` builds the module exactly as released (its own go.mod and go.sum).
+    # go-nvml declares the NVML functions in cgo and dlopens libnvidia-ml.so.1 at run time, so the
+    # link must leave those symbols unresolved: the same extldflags as the toolkit's own Makefile.
+    # The version is stamped the way that Makefile does; without it `nvidia-ctk --version` says
+    # "N/A".
+    local extldflags="-Wl,--export-dynamic -Wl,--unresolved-symbols=ignore-in-object-files -Wl,-z,lazy"
+    GOTOOLCHAIN=local CGO_ENABLED=1 GOFLAGS= GOBIN="$1/bin" go install -trimpath \
+        -ldflags "-s -w '-extldflags=${extldflags}' -X ${module}/internal/info.version=${NVIDIA_TOOLKIT_VERSION#v}" \
+        "${module}/cmd/nvidia-ctk@${NVIDIA_TOOLKIT_VERSION}" \
+        "${module}/cmd/nvidia-cdi-hook@${NVIDIA_TOOLKIT_VERSION}"
+}
 
-# One builder at a time; a second caller waits and then reuses the result.
-mkdir -p "$cache_root"
-exec 9>"${cache_root}/.nvidia-toolkit-${NVIDIA_TOOLKIT_VERSION}.lock"
-if ! flock -n 9; then
-    log "another build of the toolkit ${NVIDIA_TOOLKIT_VERSION} is running; waiting for it"
-    flock 9
-fi
-if built; then
-    echo "${final}/bin"
-    exit 0
-fi
-
-rm -rf "${cache_root}/.nvidia-toolkit-${NVIDIA_TOOLKIT_VERSION}.tmp."*
-tmp=$(mktemp -d "${cache_root}/.nvidia-toolkit-${NVIDIA_TOOLKIT_VERSION}.tmp.XXXXXX")
-trap 'rm -rf "$tmp"' EXIT
-chmod 755 "$tmp"
-mkdir "$tmp/bin"
-
-log "building nvidia-ctk and nvidia-cdi-hook ${NVIDIA_TOOLKIT_VERSION} (once; cached at ${final})"
-started=$(date +%s)
-# `go install pkg@version` builds the module exactly as released (its own go.mod and go.sum).
-# go-nvml declares the NVML functions in cgo and dlopens libnvidia-ml.so.1 at run time, so the link
-# must leave those symbols unresolved: the same extldflags as the toolkit's own Makefile. The version
-# is stamped the way that Makefile does; without it `nvidia-ctk --version` says "N/A".
-extldflags="-Wl,--export-dynamic -Wl,--unresolved-symbols=ignore-in-object-files -Wl,-z,lazy"
-GOTOOLCHAIN=local CGO_ENABLED=1 GOFLAGS= GOBIN="$tmp/bin" go install -trimpath \
-    -ldflags "-s -w '-extldflags=${extldflags}' -X ${module}/internal/info.version=${NVIDIA_TOOLKIT_VERSION#v}" \
-    "${module}/cmd/nvidia-ctk@${NVIDIA_TOOLKIT_VERSION}" \
-    "${module}/cmd/nvidia-cdi-hook@${NVIDIA_TOOLKIT_VERSION}"
-
-# Publish atomically: an interrupted build leaves only a temp dir, never a half cache.
-rm -rf "$final"
-mv -T "$tmp" "$final"
-trap - EXIT
-log "built in $(($(date +%s) - started))s: ${final}/bin"
-echo "${final}/bin"
+# Both binaries come from one `go install` and the entry appears whole: one is the mark.
+name="nvidia-toolkit-${NVIDIA_TOOLKIT_VERSION}"
+cached "$name" build bin/nvidia-cdi-hook
+echo "${cache_root}/${name}/bin"

@@ -22,41 +22,14 @@ PROMETHEUS_VERSION=${PROMETHEUS_VERSION:-v0.316.0}
 module=github.com/prometheus/prometheus
 
 log() { echo "build-promtool.sh: $*" >&2; }
+source "$(dirname "${BASH_SOURCE[0]}")/lib/cache.sh"
 
-cache_root=${GPU_DRA_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/gpu-dra-driver}
-final="${cache_root}/promtool-${PROMETHEUS_VERSION}"
-built() { [[ -x "${final}/promtool" ]]; }
-if built; then
-    echo "${final}/promtool"
-    exit 0
-fi
+build() {
+    # `go install pkg@version` builds the module exactly as released (its own go.mod and go.sum).
+    GOTOOLCHAIN=local CGO_ENABLED=0 GOFLAGS= GOBIN="$1" go install -trimpath -tags remove_all_sd \
+        -ldflags "-s -w" "${module}/cmd/promtool@${PROMETHEUS_VERSION}"
+}
 
-# One builder at a time; a second caller waits and then reuses the result.
-mkdir -p "$cache_root"
-exec 9>"${cache_root}/.promtool-${PROMETHEUS_VERSION}.lock"
-if ! flock -n 9; then
-    log "another build of promtool ${PROMETHEUS_VERSION} is running; waiting for it"
-    flock 9
-fi
-if built; then
-    echo "${final}/promtool"
-    exit 0
-fi
-
-rm -rf "${cache_root}/.promtool-${PROMETHEUS_VERSION}.tmp."*
-tmp=$(mktemp -d "${cache_root}/.promtool-${PROMETHEUS_VERSION}.tmp.XXXXXX")
-trap 'rm -rf "$tmp"' EXIT
-chmod 755 "$tmp"
-
-log "building promtool ${PROMETHEUS_VERSION} (once; cached at ${final})"
-started=$(date +%s)
-# `go install pkg@version` builds the module exactly as released (its own go.mod and go.sum).
-GOTOOLCHAIN=local CGO_ENABLED=0 GOFLAGS= GOBIN="$tmp" go install -trimpath -tags remove_all_sd \
-    -ldflags "-s -w" "${module}/cmd/promtool@${PROMETHEUS_VERSION}"
-
-# Publish atomically: an interrupted build leaves only a temp dir, never a half cache.
-rm -rf "$final"
-mv -T "$tmp" "$final"
-trap - EXIT
-log "built in $(($(date +%s) - started))s: ${final}/promtool"
-echo "${final}/promtool"
+name="promtool-${PROMETHEUS_VERSION}"
+cached "$name" build promtool
+echo "${cache_root}/${name}/promtool"
