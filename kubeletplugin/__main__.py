@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import functools
 import gc
-import pathlib
 import sys
 import threading
 from collections.abc import Sequence
@@ -122,12 +121,7 @@ def run(
         ),
     )
     node = config.node
-    reg = registration.Registration(
-        driver=config.driver_name,
-        endpoint=str(
-            serving.dra_socket(node.plugin_dir, driver=config.driver_name, pod_uid=node.pod_uid)
-        ),
-    )
+    reg = registration.Registration(driver=config.driver_name, endpoint=str(config.dra_socket))
 
     def add_dra(server: grpc.Server) -> None:
         draservice.register(
@@ -142,7 +136,7 @@ def run(
         health.register(server, board)
 
     servers = serving.Servers(
-        dra_socket=pathlib.Path(reg.endpoint),
+        dra_socket=config.dra_socket,
         registration_socket=serving.registration_socket(
             node.registry_dir, driver=config.driver_name, pod_uid=node.pod_uid
         ),
@@ -254,11 +248,7 @@ def open_preparer(
         mps_runner=runner,
         driver=open_driver(config.driver_files),
         others_serving=functools.partial(
-            serving.others_serving,
-            config.node.plugin_dir,
-            own=serving.dra_socket(
-                config.node.plugin_dir, driver=config.driver_name, pod_uid=config.node.pod_uid
-            ),
+            serving.others_serving, config.node.plugin_dir, own=config.dra_socket
         ),
     )
     preparer.reconcile()

@@ -24,7 +24,7 @@ from dra_driver.checkpoint import store
 from dra_driver.driverroot import discovery, hooks
 from dra_driver.isolation import mps
 from dra_driver.slices import settings as slice_settings
-from kubeletplugin import healthwatching
+from kubeletplugin import healthwatching, serving
 
 DEFAULT_DRIVER = "gpu.dra.dev"
 KUBELET_PLUGINS = pathlib.Path("/var/lib/kubelet/plugins")
@@ -134,6 +134,14 @@ class Settings:
     """Seconds between checks of the driver root."""
     logging: flags.Logging
     health: healthwatching.Settings = dataclasses.field(default_factory=healthwatching.Settings)
+
+    @property
+    def dra_socket(self) -> pathlib.Path:
+        """This instance's DRA socket, named after its pod (`serving.dra_socket`)."""
+        return serving.dra_socket(
+            self.node.plugin_dir, driver=self.driver_name, pod_uid=self.node.pod_uid
+        )
+
     """GPU health watching (``--no-health-watch``, ``--health-ignore-xids``)."""
 
 
